@@ -1,0 +1,54 @@
+# The virtual board: the MicroPython unix port with tools/vboard/machine.py first on MICROPYPATH,
+# wired over loopback to the virtual Quectel module (tools/). UART 1 goes to $QUECTEL_UART,
+# pins go to $QUECTEL_PINS and are direct (electrical level = module pin level). With
+# QUECTEL_PINS=none the board has no control pins and every pin function returns None.
+
+NAME = "virtual"
+MICROPYTHON = "1.29"
+
+UART_ID = 1
+BAUDRATE = 115200
+RXBUF = 2048
+
+PWRKEY_ACTIVE = 0  # direct: the module's PWRKEY is active low
+RESET_ACTIVE = 0  # direct: RESET_N is active low
+DTR_ACTIVE = 0  # we assert DTR with 0
+STATUS_ACTIVE = 1
+RI_ACTIVE = 0
+
+
+def _pin(name, value=None):
+    # An output when value is given (set at creation), else an input.
+    import machine
+
+    if not machine.pins_available():
+        return None
+    if value is None:
+        return machine.Pin(name, machine.Pin.IN)
+    return machine.Pin(name, machine.Pin.OUT, value=value)
+
+
+def uart():
+    from machine import UART
+
+    return UART(UART_ID, BAUDRATE, rxbuf=RXBUF, timeout=0)
+
+
+def pwrkey():
+    return _pin("PWRKEY", 1 - PWRKEY_ACTIVE)
+
+
+def reset():
+    return _pin("RESET", 1 - RESET_ACTIVE)
+
+
+def dtr():
+    return _pin("DTR", DTR_ACTIVE)  # start asserted: module awake
+
+
+def status():
+    return _pin("STATUS")
+
+
+def ri():
+    return _pin("RI")

@@ -1,0 +1,114 @@
+"""UART fakes for engine tests; they run under CPython and the MicroPython unix port."""
+
+import io
+
+
+class ScriptUART:
+    """Answers each expected host write with scripted module output.
+
+    `script` is a list of (expected_bytes, reply_bytes). The host's writes are accumulated;
+    once they equal the next expected bytes, the reply is queued. `chunks` (a list of sizes,
+    cycled) limits how many bytes each readinto returns, to split the output anywhere.
+    """
+
+    def __init__(self, script=(), chunks=None):
+        self.script = list(script)
+        self.chunks = chunks
+        self._ci = 0
+        self.out = bytearray()
+        self.written = bytearray()
+        self._pending = bytearray()
+
+    def feed(self, data):
+        """Queue module output now (a URC, say)."""
+        self.out.extend(data)
+
+    def any(self):
+        return len(self.out)
+
+    def readinto(self, buf, nbytes=-1):
+        n = min(len(buf), len(self.out))
+        if nbytes >= 0:
+            n = min(n, nbytes)
+        if self.chunks:
+            n = min(n, self.chunks[self._ci % len(self.chunks)])
+            self._ci += 1
+        if not n:
+            return None
+        buf[:n] = self.out[:n]
+        self.out[:n] = b""
+        return n
+
+    def write(self, buf, off=0, n=-1):
+        if n < 0:
+            n = len(buf) - off
+        data = bytes(buf[off : off + n])
+        self.written.extend(data)
+        self._pending.extend(data)
+        while self.script:
+            want, reply = self.script[0]
+            if not self._pending.startswith(want):
+                if len(self._pending) >= len(want):
+                    raise AssertionError("host wrote %r, expected %r" % (bytes(self._pending), want))
+                break
+            self._pending[: len(want)] = b""
+            self.script.pop(0)
+            if reply:
+                self.out.extend(reply)
+        return n
+
+
+class CannedUART:
+    """Plays back canned module answers, one per command, allocating nothing per call.
+
+    `segments` are the answers in order; the next one is released when the host ends a
+    command line (a write ending in CR) or writes a payload of `payload_len` bytes.
+    """
+
+    def __init__(self, segments, payload_len=-1):
+        self._io = io.BytesIO(b"".join(segments))
+        ends = []
+        total = 0
+        for seg in segments:
+            total += len(seg)
+            ends.append(total)
+        self._ends = ends
+        self._next = 0
+        self._limit = 0
+        self._payload_len = payload_len
+        self.written = 0
+
+    def any(self):
+        return self._limit - self._io.tell()
+
+    def readinto(self, buf, nbytes=-1):
+        n = self._limit - self._io.tell()
+        if 0 <= nbytes < n:
+            n = nbytes
+        if len(buf) < n:
+            n = len(buf)
+        return self._io.readinto(buf, n) if n else None
+
+    def write(self, buf, off=0, n=-1):
+        n = len(buf) - off if n < 0 else n
+        self.written += n
+        if (buf[off + n - 1] == 13 or n == self._payload_len) and self._next < len(self._ends):
+            self._limit = self._ends[self._next]
+            self._next += 1
+        return n
+
+
+class StepClock:
+    """A clock that moves only when slept on: timeouts without waiting."""
+
+    def __init__(self):
+        self.now = 0
+
+    def ticks_ms(self):
+        return self.now
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def sleep_ms(self, ms):
+        self.now += ms

@@ -1,0 +1,40 @@
+"""Runs each on-device suite (host_tests/device/test_*.py) under the real MicroPython unix port."""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+SUITES = sorted(glob.glob(os.path.join(ROOT, "host_tests", "device", "test_*.py")))
+# Suites that need a virtual module get it from a CPython-side fixture named in this table.
+NEEDS_MODULE = {"test_vboard.py"}
+
+
+def micropython_path():
+    parts = ["tools/vboard", "lib", "", "host_tests/device", "host_tests"]
+    return ":".join(os.path.join(ROOT, p) if p else ROOT for p in parts)
+
+
+def run_suite(path, env_extra=None, timeout=300, heapsize=None):
+    env = dict(os.environ, MICROPYPATH=micropython_path())
+    env.update(env_extra or {})
+    cmd = [MICROPYTHON]
+    if heapsize:
+        cmd += ["-X", "heapsize=%s" % heapsize]
+    proc = subprocess.run(cmd + [path], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", [p for p in SUITES if os.path.basename(p) not in NEEDS_MODULE],
+                         ids=os.path.basename)
+def test_device_suite(path):
+    code, out = run_suite(path)
+    print(out)
+    assert code == 0, out
+    m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)
+    assert m and int(m.group(1)) > 0 and m.group(2) == "0", out

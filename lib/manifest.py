@@ -1,0 +1,6 @@
+metadata(
+    description="Cellular Internet through a Quectel UC20/EC2x module's TCP/IP AT commands.",
+    version="0.1.0",
+)
+
+package("quectel", files=("__init__.py", "clock.py", "engine.py", "errors.py", "parse.py"))

@@ -1,0 +1,480 @@
+"""The AT engine: one reader over one preallocated buffer, one command at a time.
+
+The reader frames lines, recognises final result codes, the `> ` data prompt and the
+length-prefixed binary payloads (`+QIRD: n` and direct-push `+QIURC: "recv",id,n`), and hands
+every unsolicited line to an `Events` object, even in the middle of another command's answer.
+`poll()` consumes whatever the UART holds and never blocks; the blocking calls are thin loops
+over it, so an asyncio layer can drive the same engine.
+"""
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+from .clock import Clock
+from .errors import ATError, ATTimeout, CMEError, ProtocolError, QuectelError, error_for
+from .parse import parse_qigeterror, split_params
+
+# Final results of a command.
+OK = const(1)
+ERROR = const(2)
+CME_ERROR = const(3)
+SEND_OK = const(4)
+SEND_FAIL = const(5)
+CONNECT = const(6)
+NO_CARRIER = const(7)
+RESTARTED = const(8)  # `RDY` arrived: the module rebooted under the command
+
+# Manual, chapter 1 note 1: wait for the final response; no response in 60 s means reboot.
+DEFAULT_TIMEOUT_MS = const(60000)
+
+_IDLE = const(0)
+_WAIT = const(1)  # waiting for the final result
+_PROMPT = const(2)  # waiting for the `> ` data prompt
+_PROMPTED = const(3)
+_DONE = const(4)
+
+# Lines the module sends on its own that never answer a command.
+_URC_WORDS = (b"RDY", b"POWERED DOWN", b"+QIURC:", b"+QIOPEN:", b"+QPING:", b"+QNTP:",
+              b"+CPIN:", b"+CREG:", b"+CGREG:", b"+CFUN:", b"+QIND:", b"+QUSIM:")  # fmt: skip
+_RECV = b'+QIURC: "recv",'
+_QIRD = b"+QIRD:"
+
+
+class Events:
+    """Receives what the module says on its own. The modem layer subclasses it."""
+
+    def urc(self, line):
+        """Any unsolicited line other than a data notice (bytes, CR LF removed)."""
+
+    def data(self, cid):
+        """`+QIURC: "recv",<cid>`: data is waiting in the module (buffer access mode)."""
+
+    def push(self, cid, n, ip, port):
+        """Direct push: n payload bytes for cid follow, given to `push_data` in pieces."""
+
+    def push_data(self, mv, start, end):
+        """A piece of the announced payload: `mv[start:end]`; copy it, do not keep `mv`."""
+
+    def pushed(self, cid):
+        """The announced payload is complete."""
+
+
+def _name(cmd):
+    # The command without parameters, for errors and logs: parameters may hold a password.
+    for i in range(len(cmd)):
+        if cmd[i] in b"=?":
+            return bytes(cmd[:i]).decode()
+    return bytes(cmd).decode()
+
+
+def _info_prefix(cmd):
+    # b"AT+QIACT?" -> b"+QIACT:"; b"ATI" -> b"" (any non-URC line is information).
+    if not cmd.startswith(b"AT+"):
+        return b""
+    i = 3
+    while i < len(cmd) and cmd[i] not in b"=?":
+        i += 1
+    return b"+" + bytes(cmd[3:i]) + b":"
+
+
+class ATEngine:
+    """Runs AT commands over `uart` (a machine.UART or anything with `any`, `readinto`, `write`).
+
+    `rxbuf` is the receive buffer size: a whole `+QIRD` answer (1500 bytes and framing) fits
+    in the default, so a read costs one copy. `clock` supplies ticks_ms/ticks_diff/sleep_ms.
+    """
+
+    def __init__(self, uart, rxbuf=1600, clock=None, events=None):
+        self._uart = uart
+        self.clock = clock or Clock()
+        self.events = events or Events()
+        self._buf = bytearray(rxbuf)
+        self._mv = memoryview(self._buf)
+        self._cbuf = bytearray(48)  # hot commands (QIRD, QISEND) are formatted here
+        self._r = 0
+        self._w = 0
+        self._state = _IDLE
+        self._need = 0  # payload bytes still to come
+        self._push = False  # the payload is direct-push (else it answers AT+QIRD)
+        self._dst = None  # AT+QIRD destination (memoryview), fill level and asked length
+        self._got = 0
+        self._rdmax = 0
+        self._pcid = 0
+        self.remote = None  # (ip, port) of the last UDP SERVICE datagram read
+        self._info = None
+        self._lines = None
+        self._connect = False
+        self.result = 0
+        self.text = None  # the +CME ERROR line, when that was the result
+        self.garbage = 0  # lines dropped as unparseable, and buffer overflows
+        self.trace = None  # set to print-like callable(direction, bytes) to log the traffic
+        self._pos = 0
+        self._skip = False
+        try:
+            import select
+
+            self._poller = select.poll()
+            self._poller.register(uart, select.POLLIN)
+        except Exception:  # not pollable (a plain Python fake): sleep instead
+            self._poller = None
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def poll(self):
+        """Consume what the UART has, dispatching lines and payloads. True if bytes came."""
+        uart = self._uart
+        if not uart.any():
+            return False
+        r = self._r
+        w = self._w
+        if r == w:
+            r = w = 0
+        elif w == len(self._buf):
+            if r:
+                self._buf[: w - r] = self._mv[r:w]
+                w -= r
+                r = 0
+            else:  # a line longer than the buffer: drop it up to its end
+                self.garbage += 1
+                self._skip = True
+                r = w = 0
+        n = uart.readinto(self._buf if w == 0 else self._mv[w:])
+        self._r = r
+        if not n:
+            self._w = w
+            return False
+        self._w = w + n
+        if self.trace:
+            self.trace("<", bytes(self._mv[w : w + n]))
+        self._process()
+        return True
+
+    def _process(self):
+        buf = self._buf
+        while self._r < self._w:
+            r = self._r
+            if self._need:
+                k = min(self._need, self._w - r)
+                self._payload(r, r + k)
+                self._r = r + k
+                self._need -= k
+                if not self._need and self._push:
+                    self._push = False
+                    self.events.pushed(self._pcid)
+                continue
+            e = buf.find(b"\n", r, self._w)
+            if self._skip:
+                self._skip = e < 0
+                self._r = self._w if e < 0 else e + 1
+                continue
+            if e < 0:
+                if self._state == _PROMPT:
+                    while r < self._w and buf[r] == 13:
+                        r += 1
+                    if self._w - r >= 2 and buf[r] == 62 and buf[r + 1] == 32:  # "> "
+                        self._r = r + 2
+                        self._state = _PROMPTED
+                        continue
+                return
+            self._r = e + 1
+            while r < e and buf[r] == 13:
+                r += 1
+            t = e
+            while t > r and buf[t - 1] == 13:
+                t -= 1
+            if r < t:
+                self._line(r, t)
+
+    def _payload(self, s, e):
+        if self._push:
+            self.events.push_data(self._mv, s, e)
+            return
+        dst = self._dst
+        k = min(e - s, len(dst) - self._got)  # a UDP datagram longer than dst is cut
+        if k > 0:
+            dst[self._got : self._got + k] = self._mv[s : s + k]
+            self._got += k
+
+    def _is(self, s, t, word):
+        return t - s == len(word) and self._buf.startswith(word, s)
+
+    def _has(self, s, t, prefix):
+        return t - s >= len(prefix) and self._buf.startswith(prefix, s)
+
+    def _num(self, i, t):
+        # A decimal number at buf[i:t], without allocating; self._pos is left after it (-1: none).
+        buf = self._buf
+        while i < t and buf[i] == 32:
+            i += 1
+        v = 0
+        j = i
+        while j < t and 48 <= buf[j] <= 57:
+            v = v * 10 + buf[j] - 48
+            j += 1
+        self._pos = j if j > i else -1
+        return v
+
+    def _line(self, s, t):
+        state = self._state
+        if state == _WAIT or state == _PROMPT:
+            if self._is(s, t, b"OK"):
+                return self._finish(OK)
+            if self._is(s, t, b"ERROR"):
+                return self._finish(ERROR)
+            if self._has(s, t, b"+CME ERROR:") or self._has(s, t, b"+CMS ERROR:"):
+                self.text = bytes(self._mv[s:t])
+                return self._finish(CME_ERROR)
+            if self._is(s, t, b"SEND OK"):
+                return self._finish(SEND_OK)
+            if self._is(s, t, b"SEND FAIL"):
+                return self._finish(SEND_FAIL)
+            if self._is(s, t, b"NO CARRIER"):
+                return self._finish(NO_CARRIER)
+            if self._connect and self._has(s, t, b"CONNECT"):
+                return self._finish(CONNECT)
+            if self._has(s, t, b"AT") or self._has(s, t, b"at"):
+                return  # echo of the command (ATE1)
+            if self._dst is not None and self._has(s, t, _QIRD):
+                return self._qird_header(s, t)
+            info = self._info
+            if info is not None and self._has(s, t, info) and (info or not self._urc_word(s, t)):
+                self._lines.append(bytes(self._mv[s:t]))
+                return
+        self._unsolicited(s, t)
+
+    def _urc_word(self, s, t):
+        for w in _URC_WORDS:
+            if self._has(s, t, w):
+                return True
+        return self._buf[s] == 43  # '+': another command's response is not our information
+
+    def _qird_header(self, s, t):
+        n = self._num(s + len(_QIRD), t)
+        p = self._pos
+        if p < 0 or (p == t and n > self._rdmax):
+            self.garbage += 1
+            self._dst = None  # the data cannot be trusted; the command fails
+            self.text = bytes(self._mv[s:t])
+            return self._finish(ERROR)
+        if p < t:  # UDP SERVICE: n,"ip",port
+            try:
+                f = split_params(bytes(self._mv[p + 1 : t]))
+                self.remote = (f[0], f[1])
+            except (ValueError, IndexError):
+                self.garbage += 1
+        self._need = n
+        self._push = False
+
+    def _unsolicited(self, s, t):
+        if self._has(s, t, _RECV):
+            cid = self._num(s + len(_RECV), t)
+            p = self._pos
+            if p == t:
+                self.events.data(cid)
+                return
+            if p > 0 and self._buf[p] == 44:
+                n = self._num(p + 1, t)
+                p = self._pos
+                ip = port = None
+                if p > 0 and p < t:
+                    try:
+                        f = split_params(bytes(self._mv[p + 1 : t]))
+                        ip, port = f[0], f[1]
+                    except (ValueError, IndexError):
+                        p = -1
+                if p > 0 and n <= 1500:  # section 2.16.2: at most one read's worth per URC
+                    self._pcid = cid
+                    self._push = True
+                    self._need = n
+                    self.events.push(cid, n, ip, port)
+                    return
+            self.garbage += 1
+            return
+        if self._is(s, t, b"RDY") and self._state != _IDLE and self._state != _DONE:
+            self._finish(RESTARTED)
+        self.events.urc(bytes(self._mv[s:t]))
+
+    def _finish(self, result):
+        self.result = result
+        self._state = _DONE
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def write(self, buf, off=0, n=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """Write buf[off:off+n] to the UART completely (n=-1: to the end)."""
+        if n < 0:
+            n = len(buf) - off
+        if self.trace:
+            self.trace(">", bytes(buf[off : off + n]))
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        uart = self._uart
+        while n > 0:
+            k = uart.write(buf, off, n)
+            if k:
+                off += k
+                n -= k
+            elif clock.ticks_diff(clock.ticks_ms(), t0) > timeout_ms:
+                raise ATTimeout("UART write", timeout_ms)
+            else:
+                clock.sleep_ms(1)
+
+    def _begin(self, cmd, n, info, connect=False, prompt=False):
+        if self._state != _IDLE and self._state != _DONE:
+            raise QuectelError("a command is already running")
+        self._info = info
+        self._lines = [] if info is not None else None
+        self._connect = connect
+        self.result = 0
+        self.text = None
+        self._state = _PROMPT if prompt else _WAIT
+        if self.trace and cmd.startswith(b"AT+QICSGP="):
+            self.trace(">", b"AT+QICSGP=<redacted>")
+            trace, self.trace = self.trace, None
+            self.write(cmd, 0, n)
+            self.trace = trace
+        else:
+            self.write(cmd, 0, n)
+        self.write(b"\r")
+
+    def _wait(self, timeout_ms, cmd):
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        while self._state != _DONE and self._state != _PROMPTED:
+            if not self.poll():
+                if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
+                    self.abort()
+                    raise ATTimeout(_name(cmd), timeout_ms)
+                self.idle()
+
+    def idle(self):
+        """Wait a little for UART input (up to 1 ms)."""
+        if self._poller:
+            self._poller.poll(1)
+        else:
+            self.clock.sleep_ms(1)
+
+    def abort(self):
+        """Forget the running command (after a timeout or a cancelled task)."""
+        self._state = _IDLE
+        self._dst = None
+        self._lines = None
+
+    @property
+    def busy(self):
+        return self._state != _IDLE and self._state != _DONE
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False):
+        """Run `cmd` (bytes, without CR) and return its information lines (list of bytes).
+
+        `info` is the prefix of the lines that answer it; by default it is derived from the
+        command (`AT+QIACT?` -> `+QIACT:`), and `b""` takes every line that is not a URC.
+        Raises `ATTimeout`, `CMEError`, or for TCP/IP commands the precise `TCPIPError` that
+        `AT+QIGETERROR` names.
+        """
+        if info is None:
+            info = _info_prefix(cmd)
+        self._begin(cmd, len(cmd), info, connect)
+        self._wait(timeout_ms, cmd)
+        return self.end(cmd)
+
+    def end(self, cmd):
+        """Interpret the finished command's result (see `command`)."""
+        lines = self._lines
+        result = self.result
+        self.abort()
+        if result == OK or result == CONNECT or result == SEND_OK:
+            return lines
+        if result == ERROR:
+            raise self.error_after(cmd)
+        if result == CME_ERROR:
+            try:
+                tail = self.text[11:].strip().decode()
+            except ValueError:  # not UTF-8: garbled
+                tail = repr(self.text[11:])
+            code = int(tail) if tail.isdigit() else None
+            raise CMEError(tail, code, _name(cmd))
+        if result == RESTARTED:
+            raise ATError("module restarted", None, _name(cmd))
+        raise ATError("unexpected result %d" % result, None, _name(cmd))
+
+    def error_after(self, cmd):
+        """The exception for an ERROR answer: TCP/IP commands ask `AT+QIGETERROR` why."""
+        name = _name(cmd)
+        if self.text is not None:  # a protocol violation, not the module's ERROR
+            return ProtocolError("%s: bad answer %r" % (name, self.text))
+        if not (cmd.startswith(b"AT+QI") or cmd.startswith(b"AT+QPING") or cmd.startswith(b"AT+QNTP")):
+            return ATError("ERROR", None, name)
+        try:
+            lines = self.command(b"AT+QIGETERROR", timeout_ms=5000)
+            code, text = parse_qigeterror(lines[0])
+        except (QuectelError, ValueError, IndexError):
+            return ATError("ERROR", None, name)
+        return error_for(code, text, name)
+
+    def _put(self, i, v):
+        # Decimal digits of v into the command buffer at i; returns the index after them.
+        buf = self._cbuf
+        if v >= 10:
+            i = self._put(i, v // 10)
+        buf[i] = 48 + v % 10
+        return i + 1
+
+    def _hot(self, head, cid, n):
+        # `<head><cid>[,<n>]` into the command buffer without allocating; returns its length.
+        buf = self._cbuf
+        k = len(head)
+        buf[:k] = head
+        k = self._put(k, cid)
+        if n >= 0:
+            buf[k] = 44
+            k = self._put(k + 1, n)
+        return k
+
+    def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """`AT+QIRD` straight into `dst` (a memoryview); returns the byte count.
+
+        maxlen -1 reads a whole UDP datagram (`AT+QIRD=<id>`); for TCP give 1..1500.
+        For UDP SERVICE the sender is left in `self.remote`.
+        """
+        k = self._hot(b"AT+QIRD=", cid, maxlen)
+        self._dst = dst
+        self._rdmax = maxlen if maxlen > 0 else 1500  # section 2.8: reads are 0-1500 bytes
+        self._got = 0
+        self.remote = None
+        self._begin(self._cbuf, k, None)
+        self._wait(timeout_ms, b"AT+QIRD")
+        got = self._got
+        self.end(b"AT+QIRD")
+        return got
+
+    def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """Fixed-length `AT+QISEND` of src[off:off+n] (n <= 1460, section 2.7).
+
+        Returns True for SEND OK, False for SEND FAIL (the module's buffer is full);
+        raises the precise error for ERROR. `addr` is (ip, port) for UDP SERVICE.
+        """
+        if addr is None:
+            k = self._hot(b"AT+QISEND=", cid, n)
+            cmd = self._cbuf
+        else:
+            cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()
+            k = len(cmd)
+        self._begin(cmd, k, None, prompt=True)
+        self._wait(timeout_ms, b"AT+QISEND")
+        if self._state == _PROMPTED:
+            self._state = _WAIT
+            self.write(src, off, n)
+            self._wait(timeout_ms, b"AT+QISEND")
+        if self.result == SEND_FAIL:
+            self.abort()
+            return False
+        self.end(b"AT+QISEND")
+        return True

@@ -1,0 +1,279 @@
+"""Pure parsers for the module's response and URC lines (the manual's chapter 2).
+
+Every parser takes one line as bytes, without its CR LF, and returns plain values (tuples,
+ints, strs). Malformed input raises `ValueError` and nothing else.
+"""
+
+# Values of <socket_state> in +QISTATE (section 2.6).
+STATE_INITIAL = 0
+STATE_OPENING = 1
+STATE_CONNECTED = 2
+STATE_LISTENING = 3
+STATE_CLOSING = 4
+
+
+def _value(tok):
+    tok = tok.strip()
+    if not tok:
+        return None
+    c = tok[0]
+    if 48 <= c <= 57 or (c == 45 and len(tok) > 1):  # digit or '-'
+        try:
+            return int(tok)
+        except ValueError:
+            pass
+    return tok.decode()
+
+
+def split_params(s):
+    """Split a parameter list: ints for numbers, strs for quoted or other text.
+
+    Quoted strings may hold commas; a parenthesised range such as `(0-11)` is one token.
+    An empty field gives None.
+    """
+    out = []
+    i = 0
+    n = len(s)
+    while True:
+        while i < n and s[i] == 32:
+            i += 1
+        if i < n and s[i] == 34:  # '"'
+            j = s.find(b'"', i + 1)
+            if j < 0:
+                raise ValueError("unterminated string")
+            out.append(s[i + 1 : j].decode())
+            i = j + 1
+            while i < n and s[i] == 32:
+                i += 1
+        elif i < n and s[i] == 40:  # '('
+            j = s.find(b")", i + 1)
+            if j < 0:
+                raise ValueError("unterminated range")
+            out.append(s[i : j + 1].decode())
+            i = j + 1
+        else:
+            j = s.find(b",", i)
+            if j < 0:
+                j = n
+            out.append(_value(s[i:j]))
+            i = j
+        if i >= n:
+            return out
+        if s[i] != 44:  # ','
+            raise ValueError("expected ','")
+        i += 1
+        if i == n:
+            out.append(None)
+            return out
+
+
+def params(line, prefix):
+    """The parameters of `prefix: a,b,...` (prefix given with its colon, e.g. b"+QIACT:")."""
+    if not line.startswith(prefix):
+        raise ValueError("expected %s" % prefix.decode())
+    return split_params(line[len(prefix) :])
+
+
+def _fields(line, prefix, lo, hi=None):
+    p = params(line, prefix)
+    if not lo <= len(p) <= (hi if hi is not None else lo):
+        raise ValueError("%s: %d fields" % (prefix.decode(), len(p)))
+    return p
+
+
+def _int(v):
+    if type(v) is not int:
+        raise ValueError("not a number: %r" % (v,))
+    return v
+
+
+def _str(v):
+    if type(v) is not str:
+        raise ValueError("not a string: %r" % (v,))
+    return v
+
+
+def parse_range(tok):
+    """`(0-11)` -> (0, 11); `(0,1)` -> (0, 1); `(5)` -> (5, 5)."""
+    if type(tok) is not str or len(tok) < 3 or tok[0] != "(" or tok[-1] != ")":
+        raise ValueError("not a range: %r" % (tok,))
+    body = tok[1:-1].replace(",", "-").split("-")
+    try:
+        return int(body[0]), int(body[-1])
+    except ValueError:
+        raise ValueError("not a range: %r" % (tok,))
+
+
+def parse_qicsgp(line):
+    """+QICSGP: <type>,<APN>,<user>,<password>,<auth> -> the same five values."""
+    p = _fields(line, b"+QICSGP:", 5)
+    return _int(p[0]), _str(p[1]), _str(p[2]), _str(p[3]), _int(p[4])
+
+
+def parse_qiact(line):
+    """+QIACT: <ctx>,<state>,<type>[,<ip>] -> (ctx, state, type, ip or None)."""
+    p = _fields(line, b"+QIACT:", 3, 4)
+    ip = _str(p[3]) if len(p) == 4 else None
+    return _int(p[0]), _int(p[1]), _int(p[2]), ip
+
+
+def parse_qiopen(line):
+    """+QIOPEN: <connectID>,<err> -> (connect_id, err)."""
+    p = _fields(line, b"+QIOPEN:", 2)
+    return _int(p[0]), _int(p[1])
+
+
+def parse_qistate(line):
+    """+QISTATE: all ten fields of section 2.6 as a tuple, in the manual's order.
+
+    (connect_id, service_type, ip, remote_port, local_port, socket_state, context_id,
+    server_id, access_mode, at_port)
+    """
+    p = _fields(line, b"+QISTATE:", 10)
+    return (
+        _int(p[0]), _str(p[1]), _str(p[2]), _int(p[3]), _int(p[4]),
+        _int(p[5]), _int(p[6]), _int(p[7]), _int(p[8]), _str(p[9]),
+    )  # fmt: skip
+
+
+def parse_qisend(line):
+    """+QISEND: <total>,<acked>,<unacked> -> the three counters."""
+    p = _fields(line, b"+QISEND:", 3)
+    return _int(p[0]), _int(p[1]), _int(p[2])
+
+
+def parse_qird(line):
+    """A +QIRD line in any of its forms (section 2.8).
+
+    `+QIRD: n` -> (n, None, None); `+QIRD: n,"ip",port` (UDP SERVICE) -> (n, ip, port);
+    `+QIRD: total,read,unread` (the `,0` query) -> the three ints.
+    """
+    p = _fields(line, b"+QIRD:", 1, 3)
+    if len(p) == 1:
+        return _int(p[0]), None, None
+    if len(p) == 2:
+        raise ValueError("+QIRD: 2 fields")
+    if type(p[1]) is str:
+        return _int(p[0]), p[1], _int(p[2])
+    return _int(p[0]), _int(p[1]), _int(p[2])
+
+
+def parse_qiswtmd(line):
+    """+QISWTMD: (0-11),(0-2) -> ((0, 11), (0, 2))."""
+    p = _fields(line, b"+QISWTMD:", 2)
+    return parse_range(p[0]), parse_range(p[1])
+
+
+def parse_qping(line):
+    """A +QPING line (section 2.10).
+
+    Per reply: (0, ip, bytes, time_ms, ttl) or (1,) for a timeout.
+    Final: (2, sent, rcvd, lost, min, max, avg) or (code,) for 3, 4, 5.
+    """
+    p = _fields(line, b"+QPING:", 1, 7)
+    r = _int(p[0])
+    if r == 0 and len(p) == 5:
+        return r, str(p[1]), _int(p[2]), _int(p[3]), _int(p[4])
+    if r == 2 and len(p) == 7:
+        return (r,) + tuple(_int(v) for v in p[1:])
+    if len(p) == 1 and r in (1, 3, 4, 5):
+        return (r,)
+    raise ValueError("bad +QPING")
+
+
+def parse_ntp_time(s):
+    """`YYYY/MM/DD,hh:mm:ss+zz` -> ((year, month, day, hour, minute, second), zone).
+
+    zz counts quarter hours from UTC, -48..56 (section 2.11); zone is returned in minutes.
+    """
+    if len(s) != 22 or s[4] != "/" or s[7] != "/" or s[10] != "," or s[19] not in "+-":
+        raise ValueError("bad NTP time: %r" % s)
+    try:
+        t = (int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
+        q = int(s[20:22])
+    except ValueError:
+        raise ValueError("bad NTP time: %r" % s)
+    if s[19] == "-":
+        q = -q
+    if not (1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61):
+        raise ValueError("bad NTP time: %r" % s)
+    if not -48 <= q <= 56:
+        raise ValueError("bad NTP zone: %r" % s)
+    return t, q * 15
+
+
+def parse_qntp(line):
+    """+QNTP: <err>[,<time>] -> (err, time tuple or None, zone minutes or None)."""
+    p = _fields(line, b"+QNTP:", 1, 2)
+    err = _int(p[0])
+    if len(p) == 1 or p[1] is None:
+        return err, None, None
+    t, zone = parse_ntp_time(_str(p[1]))
+    return err, t, zone
+
+
+def parse_qidnscfg(line):
+    """+QIDNSCFG: <ctx>,<pri>,<sec> -> (ctx, primary, secondary)."""
+    p = _fields(line, b"+QIDNSCFG:", 2, 3)
+    sec = _str(p[2]) if len(p) == 3 and p[2] is not None else ""
+    return _int(p[0]), _str(p[1]), sec
+
+
+def parse_qicfg(line):
+    """+QICFG: "<name>",<value> -> (name, value)."""
+    p = _fields(line, b"+QICFG:", 2)
+    return _str(p[0]), p[1]
+
+
+def parse_qigeterror(line):
+    """+QIGETERROR: <err>,<description> -> (err, description); the text may be unquoted."""
+    if not line.startswith(b"+QIGETERROR:"):
+        raise ValueError("expected +QIGETERROR:")
+    body = line[12:]
+    comma = body.find(b",")
+    if comma < 0:
+        return _int(_value(body)), ""
+    text = body[comma + 1 :].strip()
+    if len(text) >= 2 and text[0] == 34 and text[-1] == 34:
+        text = text[1:-1]
+    return _int(_value(body[:comma])), text.decode()
+
+
+def parse_cme_error(line):
+    """+CME ERROR: <n> or <text> -> int or str."""
+    if not line.startswith(b"+CME ERROR:"):
+        raise ValueError("expected +CME ERROR:")
+    v = _value(line[11:])
+    if v is None:
+        raise ValueError("empty +CME ERROR")
+    return v
+
+
+def parse_qiurc(line):
+    """A +QIURC line of any kind (section 2.16) -> (kind, fields...).
+
+    ("recv", id) buffer mode; ("recv", id, n) or ("recv", id, n, ip, port) direct push;
+    ("closed", id); ("incoming", id, server_id, ip, port); ("incoming full",);
+    ("pdpdeact", ctx); ("dnsgip", err, count, ttl) or ("dnsgip", err) or ("dnsgip", ip).
+    """
+    p = params(line, b"+QIURC:")
+    kind = _str(p[0])
+    n = len(p)
+    if kind == "recv" and n in (2, 3, 5):
+        if n == 5:
+            return kind, _int(p[1]), _int(p[2]), _str(p[3]), _int(p[4])
+        return (kind,) + tuple(_int(v) for v in p[1:])
+    if kind in ("closed", "pdpdeact") and n == 2:
+        return kind, _int(p[1])
+    if kind == "incoming" and n == 5:
+        return kind, _int(p[1]), _int(p[2]), _str(p[3]), _int(p[4])
+    if kind == "incoming full" and n == 1:
+        return (kind,)
+    if kind == "dnsgip":
+        if n == 4:
+            return kind, _int(p[1]), _int(p[2]), _int(p[3])
+        if n == 2:
+            v = p[1]
+            if type(v) is int or type(v) is str:
+                return kind, v
+    raise ValueError("bad +QIURC")
