@@ -28,9 +28,7 @@ RI_ACTIVE = 0  # RI pulses low on a URC
 def uart():
     from machine import UART, Pin
 
-    return UART(
-        UART_ID, BAUDRATE, tx=Pin(UART_TX), rx=Pin(UART_RX), rxbuf=RXBUF, timeout=0
-    )
+    return UART(UART_ID, BAUDRATE, tx=Pin(UART_TX), rx=Pin(UART_RX), rxbuf=RXBUF, timeout=0)
 
 
 def pwrkey():

@@ -1,13 +1,14 @@
 """Cellular Internet for MicroPython through a Quectel module's embedded TCP/IP stack."""
 
 from .engine import ATEngine, Events
+from .modem import Modem, Policy
 from .errors import (
     ATError,
     ATTimeout,
     CMEError,
+    ModuleRestarted,
     ProtocolError,
     QuectelError,
-    SendFailed,
     TCPIPError,
     error_for,
 )

@@ -16,7 +16,15 @@ except ImportError:
 
 
 from .clock import Clock
-from .errors import ATError, ATTimeout, CMEError, ProtocolError, QuectelError, error_for
+from .errors import (
+    ATError,
+    ATTimeout,
+    CMEError,
+    ModuleRestarted,
+    ProtocolError,
+    QuectelError,
+    error_for,
+)
 from .parse import parse_qigeterror, split_params
 
 # Final results of a command.
@@ -402,7 +410,7 @@ class ATEngine:
             code = int(tail) if tail.isdigit() else None
             raise CMEError(tail, code, _name(cmd))
         if result == RESTARTED:
-            raise ATError("module restarted", None, _name(cmd))
+            raise ModuleRestarted("module restarted", None, _name(cmd))
         raise ATError("unexpected result %d" % result, None, _name(cmd))
 
     def error_after(self, cmd):

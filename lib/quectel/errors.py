@@ -39,8 +39,8 @@ class CMEError(ATError):
     """`+CME ERROR: <n>` or `+CME ERROR: <text>` (3GPP equipment error)."""
 
 
-class SendFailed(QuectelError):
-    """`SEND FAIL`: the module's send buffer is full; the data was not taken."""
+class ModuleRestarted(ATError):
+    """`RDY` arrived while a command ran: the module rebooted and will not answer it."""
 
 
 class TCPIPError(ATError):

@@ -107,6 +107,15 @@ _BAUD = {
 }
 
 
+def _ready(poller):
+    # poller.poll(0) without allocating a result list (ipoll reuses one tuple) where possible.
+    if hasattr(poller, "ipoll"):
+        for _ in poller.ipoll(0):
+            return True
+        return False
+    return bool(poller.poll(0))
+
+
 def _log(*args):
     if _DEBUG:
         print("vboard:", *args)
@@ -240,7 +249,7 @@ class _TTYIO:
     def write(self, mv):
         # A tty write blocks until all is queued, so write a small chunk only when POLLOUT says
         # there is room; the caller keeps draining the receive side meanwhile.
-        if not self.wpoll.poll(0):
+        if not _ready(self.wpoll):
             return None
         try:
             return self.f.write(mv[:_TTY_CHUNK])
@@ -276,6 +285,8 @@ class _Port:
         self.cnt = 0
         self.retry_at = 0
         self.eof = False
+        self.smv = None
+        self.sw = self.sroom = -1
 
     def set_rxbuf(self, size):
         if self.buf is not None and len(self.buf) == size:
@@ -285,6 +296,8 @@ class _Port:
             raise ValueError("rxbuf smaller than the pending data")
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
+        self.smv = None
+        self.sw = self.sroom = -1
         self.head = 0
         self.cnt = len(old)
         self.buf[: len(old)] = old
@@ -333,7 +346,13 @@ class _Port:
             if w >= size:
                 w -= size
             room = (size - w) if w >= self.head else (self.head - w)
-            n = io.readinto(self.mv[w : w + room])
+            if w != self.sw or room != self.sroom:
+                # Reuse the last slice when the free region is unchanged (the idle-polling case),
+                # so polling an empty link allocates nothing.
+                self.smv = self.mv[w : w + room]
+                self.sw = w
+                self.sroom = room
+            n = io.readinto(self.smv)
             if n is None:
                 return
             if n == 0:
@@ -410,7 +429,7 @@ class _Port:
     def writable(self):
         if self.io is None:
             return True
-        return bool(self.io.wpoll.poll(0))
+        return _ready(self.io.wpoll)
 
     def write(self, mv):
         n = len(mv)
@@ -538,7 +557,7 @@ class UART(_IOBase):
         n = len(buf) if nbytes is None else min(nbytes, len(buf))
         if n <= 0:
             return 0
-        return self._p.read_into(memoryview(buf), n)
+        return self._p.read_into(buf, n)
 
     def readline(self):
         p = self._p
@@ -721,7 +740,14 @@ def _service():
             _link.drain()
         while _pending:
             handler, pin = _pending.pop(0)
-            handler(pin)
+            try:
+                handler(pin)
+            except Exception as e:  # as on a board: report, do not break the interrupted code
+                print("Uncaught exception in Pin IRQ handler")
+                if hasattr(sys, "print_exception"):
+                    sys.print_exception(e)
+                else:
+                    print(repr(e))
     finally:
         _in_service = False
 
@@ -829,8 +855,13 @@ class Pin:
     def toggle(self):
         self._set(0 if self._get() else 1)
 
-    def irq(self, handler=None, trigger=3, priority=1, wake=None, hard=False):
+    def irq(self, handler=-1, trigger=3, priority=1, wake=None, hard=False):
         # Handlers run from machine.idle(), UART calls and pin reads (soft-IRQ style).
+        # irq() with no arguments returns the IRQ object and changes nothing.
+        if self._irq is None:
+            self._irq = _PinIRQ(self)
+        if handler == -1:
+            return self._irq
         self._handler = handler
         self._trigger = trigger
         reg = self._link.pins if self._linked else _mem_pins
@@ -839,8 +870,6 @@ class Pin:
             lst.append(self)
         elif handler is None and self in lst:
             lst.remove(self)
-        if self._irq is None:
-            self._irq = _PinIRQ(self)
         return self._irq
 
     def mode(self, m=None):

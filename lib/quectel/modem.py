@@ -1,0 +1,719 @@
+"""The modem: power, bring-up as the manual's flow chart says, recovery, network utilities.
+
+`Modem` offers MicroPython's network-interface surface (`active`, `connect`, `isconnected`,
+`status`, `ipconfig`, `ifconfig`) plus `ping`, `ntp`, `getaddrinfo` and the DNS settings.
+The recovery rules of the manual's chapter 1 run in `check()`, which a long-running
+application calls now and then (the asyncio front runs it as a supervisor task).
+"""
+
+from . import parse
+from .engine import ATEngine, Events
+from .errors import (
+    ATError,
+    ATTimeout,
+    CMEError,
+    ModuleRestarted,
+    QuectelError,
+    TCPIPError,
+    error_for,
+)
+from .validate import check_context, check_port, check_text
+
+# Interface states, reported by status() and to the on_change callback.
+STAT_OFF = 0  # not powered, or powered off by us
+STAT_IDLE = 1  # powered and answering, no data connection
+STAT_CONNECTING = 2  # SIM, registration, PDP activation
+STAT_GOT_IP = 3  # PDP context active: sockets work
+STAT_BACKOFF = 4  # bring-up failed; waiting before the next restart
+STAT_NO_SIM = -1
+STAT_NOT_REGISTERED = -2
+STAT_PDP_FAILED = -3
+STAT_NO_RESPONSE = -4
+
+
+class Policy:
+    """Timeouts and recovery rules; every number is from the manual's chapter 1 or 2.
+
+    Change attributes on `modem.policy` to tune them (tests shorten nothing: they run a fast
+    clock instead).
+    """
+
+    pwrkey_ms = 2000  # flow chart: keep PWRKEY low 2 s, then pull high
+    boot_ms = 20000  # how long to wait for RDY/STATUS/AT after PWRKEY (module boot time)
+    powerdown_ms = 12000  # flow chart: after AT+QPOWD=1, cut power after 12 s
+    reset_ms = 300  # RESET pin pulse
+    at_ms = 60000  # note 1: no final response in 60 s -> reboot
+    probe_ms = 500  # one `AT` probe while waiting for the module
+    sim_ms = 20000  # reboot if the SIM is not found in 20 s
+    creg_ms = 90000  # reboot if not registered to CS in 90 s
+    cgreg_ms = 60000  # go on after 60 s whether PS registered or not
+    qiact_ms = 150000  # section 2.2
+    qideact_ms = 40000  # section 2.3
+    qiopen_ms = 150000  # section 2.4: wait 150 s for +QIOPEN
+    qiclose_ms = 10000  # section 2.5 default <timeout>
+    qidnsgip_ms = 60000  # section 2.13
+    qntp_ms = 125000  # section 2.11
+    poll_ms = 1000  # interval of AT+CPIN?/AT+CREG?/AT+CGREG? polls
+    deact_tries = 3  # note c: 3 failed deactivations -> reboot
+    open_failures = 5  # 5 failed opens -> deactivate and reactivate the context
+    restarts = 3  # note 3: after 3 failed restarts the back-off schedule applies
+    backoff_ms = (0, 600000, 1800000, 3600000)  # note 3: now, 10 min, 30 min, 1 h (repeats)
+    ack_poll_ms = 5000  # TCP maintenance: query the ACK every 5 s ...
+    ack_polls = 24  # ... 24 times (two minutes), then the connection is dead
+    dns_cache = 8  # host names kept by getaddrinfo (each for its DNS TTL)
+
+
+def _weekday(y, m, d):
+    # Monday = 0, as MicroPython's RTC expects (Sakamoto's method gives Sunday = 0).
+    t = (0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4)
+    if m < 3:
+        y -= 1
+    return (y + y // 4 - y // 100 + y // 400 + t[m - 1] + d + 6) % 7
+
+
+class _Line:
+    """An output or input pin with its active level."""
+
+    def __init__(self, pin, active):
+        self.pin = pin
+        self.active = active
+
+    def set(self, on):
+        self.pin.value(self.active if on else 1 - self.active)
+
+    def on(self):
+        return self.pin.value() == self.active
+
+
+class Modem(Events):
+    """A Quectel UC20/EC2x module on a UART, with optional control pins.
+
+    Pins are `machine.Pin` objects or None; the `*_active` levels say which level asserts
+    them (boards that drive PWRKEY through a transistor invert it). `clock` is injectable.
+    """
+
+    def __init__(self, uart, pwrkey=None, reset=None, dtr=None, status=None,
+                 pwrkey_active=0, reset_active=0, dtr_active=0, status_active=1,
+                 clock=None, rxbuf=1600, context=1, policy=None, on_change=None):  # fmt: skip
+        self.at = ATEngine(uart, rxbuf, clock, self)
+        self.clock = self.at.clock
+        self.policy = policy or Policy()
+        self.context = check_context(context)
+        self.on_change = on_change
+        self._pwrkey = _Line(pwrkey, pwrkey_active) if pwrkey is not None else None
+        self._reset = _Line(reset, reset_active) if reset is not None else None
+        self._dtr = _Line(dtr, dtr_active) if dtr is not None else None
+        self._status = _Line(status, status_active) if status is not None else None
+        if self._pwrkey:
+            self._pwrkey.set(False)
+        if self._reset:
+            self._reset.set(False)
+        if self._dtr:
+            self._dtr.set(True)
+        self.state = STAT_OFF
+        self.reason = None
+        self.ip = None
+        self.sockets = [None] * 12  # connect IDs 0-11 (section 2.4)
+        self._apn = None
+        self._rdy = False
+        self._powered_down = False
+        self._pdp_lost = False
+        self._restarted = False
+        self._failures = 0  # consecutive failed bring-ups (restarts)
+        self._next_try = None  # ticks when check() may try again
+        self._open_failures = 0
+        self._waits = {}  # URC kind -> collected values, for the command waiting on it
+        self._dns = []  # [(host, expiry_ticks, [ips])]
+        self.incoming_full = 0  # count of "+QIURC: incoming full"
+        self._pushing = None
+
+    @classmethod
+    def for_board(cls, board, **kw):
+        """A Modem wired as a `boards/` module describes."""
+        return cls(board.uart(), pwrkey=board.pwrkey(), reset=board.reset(), dtr=board.dtr(),
+                   status=board.status(), pwrkey_active=board.PWRKEY_ACTIVE,
+                   reset_active=board.RESET_ACTIVE, dtr_active=board.DTR_ACTIVE,
+                   status_active=board.STATUS_ACTIVE, **kw)  # fmt: skip
+
+    # ---- state -----------------------------------------------------------------------------
+
+    def _set(self, state, reason=None):
+        changed = state != self.state or reason != self.reason
+        self.state = state
+        self.reason = reason
+        if changed and self.on_change:
+            self.on_change(state, reason)
+
+    def status(self, param=None):
+        """The interface state (a STAT_* value); `status('rssi')` gives the signal in dBm."""
+        if param is None:
+            return self.state
+        if param == "rssi":
+            return self.signal()[0]
+        raise ValueError("unknown status parameter")
+
+    def isconnected(self):
+        return self.state == STAT_GOT_IP
+
+    def ipconfig(self, param):
+        """`ipconfig('addr4')` -> (ip, netmask); 'dns4' -> primary DNS server."""
+        if param == "addr4":
+            return (self.ip or "0.0.0.0", "255.255.255.255")
+        if param == "dns4":
+            return self.dns_servers()[0]
+        raise ValueError("unknown ipconfig parameter")
+
+    def ifconfig(self):
+        """(ip, netmask, gateway, dns) for code written for older MicroPython."""
+        ip = self.ip or "0.0.0.0"
+        dns = self.dns_servers()[0] if self.isconnected() else "0.0.0.0"
+        return (ip, "255.255.255.255", ip, dns)
+
+    # ---- commands --------------------------------------------------------------------------
+
+    def command(self, cmd, info=None, timeout_ms=None, connect=False):
+        """Run an AT command (bytes, no CR); see `ATEngine.command`. A timeout marks the
+        module unresponsive, so `check()` reboots it (chapter 1, note 1)."""
+        try:
+            return self.at.command(cmd, info, timeout_ms or self.policy.at_ms, connect)
+        except ATTimeout:
+            self._set(STAT_NO_RESPONSE, "no answer")
+            raise
+
+    def wait_for(self, done, timeout_ms, what):
+        """Feed the engine until `done()` is true; ATTimeout after timeout_ms."""
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        while not done():
+            if not self.at.poll():
+                if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
+                    raise ATTimeout(what, timeout_ms)
+                self.at.idle()
+
+    def _urc_result(self, key, cmd, timeout_ms, count=1):
+        # Run cmd, then wait until `count` values of the URC `key` were collected.
+        got = self._waits[key] = []
+        try:
+            self.command(cmd, b"-", timeout_ms)
+            self.wait_for(lambda: len(got) >= count or (got and got[-1] is None), timeout_ms,
+                          _cmd_name(cmd))  # fmt: skip
+        finally:
+            del self._waits[key]
+        return got
+
+    # ---- unsolicited results ---------------------------------------------------------------
+
+    def data(self, cid):
+        s = self.sockets[cid]
+        if s is not None:
+            s._notify()
+
+    def push(self, cid, n, ip, port):
+        s = self.sockets[cid]
+        self._pushing = s
+        if s is not None:
+            s._push_begin(n, ip, port)
+
+    def push_data(self, mv, start, end):
+        if self._pushing is not None:
+            self._pushing._push_data(mv, start, end)
+
+    def pushed(self, cid):
+        if self._pushing is not None:
+            self._pushing._push_end()
+        self._pushing = None
+
+    def urc(self, line):
+        try:
+            self._urc(line)
+        except (ValueError, IndexError, TypeError):
+            self.at.garbage += 1
+
+    def _urc(self, line):
+        if line.startswith(b"+QIURC:"):
+            u = parse.parse_qiurc(line)
+            kind = u[0]
+            if kind == "closed":
+                s = self.sockets[u[1]]
+                if s is not None:
+                    s._closed_by_peer()
+            elif kind == "incoming":
+                s = self.sockets[u[2]]
+                if s is not None:
+                    s._incoming(u[1], u[3], u[4])
+            elif kind == "incoming full":
+                self.incoming_full += 1
+            elif kind == "pdpdeact":
+                if u[1] == self.context:
+                    self._pdp_down("pdpdeact")
+            elif kind == "dnsgip":
+                w = self._waits.get("dnsgip")
+                if w is not None:
+                    w.append(u[1:])
+            return
+        if line.startswith(b"+QIOPEN:"):
+            cid, err = parse.parse_qiopen(line)
+            s = self.sockets[cid]
+            if s is not None:
+                s._opened(err)
+            return
+        if line.startswith(b"+QPING:"):
+            w = self._waits.get("ping")
+            if w is not None:
+                r = parse.parse_qping(line)
+                w.append(r)
+                if r[0] >= 2:
+                    w.append(None)
+            return
+        if line.startswith(b"+QNTP:"):
+            w = self._waits.get("ntp")
+            if w is not None:
+                w.append(parse.parse_qntp(line))
+            return
+        if line == b"RDY":
+            self._rdy = True
+            if self.state not in (STAT_OFF, STAT_CONNECTING):
+                self._restarted = True
+                self._pdp_down("module restarted")
+            return
+        if line == b"POWERED DOWN":
+            self._powered_down = True
+            self._pdp_down("powered down")
+            return
+
+    def _pdp_down(self, reason):
+        # The context is gone (pdpdeact, reboot): fail every socket; check() brings it back.
+        self.ip = None
+        for s in self.sockets:
+            if s is not None:
+                s._lost(reason)
+        if self.state == STAT_GOT_IP:
+            self._pdp_lost = True
+            self._set(STAT_CONNECTING, reason)
+
+    # ---- power -----------------------------------------------------------------------------
+
+    def _responds(self, tries=2):
+        for _ in range(tries):
+            try:
+                self.at.command(b"AT", b"", self.policy.probe_ms)
+                return True
+            except ATTimeout:
+                pass
+            except ModuleRestarted:
+                pass
+            except ATError:
+                return True  # it answered, even if with an error
+        return False
+
+    def power_on(self):
+        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
+        p = self.policy
+        on = self._status.on() if self._status else self._responds()
+        if not on:
+            if self._pwrkey is None:
+                self._set(STAT_NO_RESPONSE, "no answer and no PWRKEY wired")
+                raise ATTimeout("AT (module off?)", p.probe_ms)
+            self._rdy = False
+            self._pwrkey.set(True)
+            self.clock.sleep_ms(p.pwrkey_ms)
+            self._pwrkey.set(False)
+            self._wait_boot()
+        self._setup()
+        self._set(STAT_IDLE)
+
+    def _wait_boot(self):
+        p = self.policy
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        while clock.ticks_diff(clock.ticks_ms(), t0) < p.boot_ms:
+            if self._rdy:
+                return
+            if self._status is None or self._status.on():
+                if self._responds(1):
+                    return
+            else:
+                self.at.poll()
+                self.at.idle()
+        self._set(STAT_NO_RESPONSE, "module did not start")
+        raise ATTimeout("power on", p.boot_ms)
+
+    def _quiet(self, ms=200):
+        # Let late answers to anything sent during boot arrive and be dropped, so they
+        # cannot be taken for the answer to the next command.
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        while clock.ticks_diff(clock.ticks_ms(), t0) < ms:
+            if self.at.poll():
+                t0 = clock.ticks_ms()
+            else:
+                self.at.idle()
+
+    def _setup(self):
+        self._quiet()
+        self.command(b"ATE0", b"")
+        if self._dtr:
+            self.command(b"AT&D1", b"")  # DTR leaves transparent mode (section 1.2)
+        self._restarted = False
+        self._powered_down = False
+
+    def power_off(self):
+        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
+        p = self.policy
+        self._powered_down = False
+        try:
+            self.command(b"AT+QPOWD=1", b"")
+            st = self._status
+            self.wait_for(lambda: self._powered_down or (st is not None and not st.on()),
+                          p.powerdown_ms, "AT+QPOWD")  # fmt: skip
+        except ATTimeout:
+            pass  # the manual's 12 s are up either way: power may be cut now
+        self._pdp_down("powered off")
+        self._pdp_lost = False
+        self._set(STAT_OFF)
+
+    def reset(self):
+        """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
+        self._pdp_down("reset")
+        self._pdp_lost = False
+        self._rdy = False
+        if self._reset:
+            self._reset.set(True)
+            self.clock.sleep_ms(self.policy.reset_ms)
+            self._reset.set(False)
+            self._wait_boot()
+        elif self._pwrkey:
+            self.power_off()
+            self.power_on()
+            return
+        else:
+            try:
+                self.command(b"AT+CFUN=1,1", b"", 15000)
+            except QuectelError:
+                pass
+            self._wait_boot()
+        self._setup()
+        self._set(STAT_IDLE)
+
+    def active(self, on=None):
+        """Power the module on or off; without an argument, whether it is on."""
+        if on is None:
+            return self.state != STAT_OFF
+        if on:
+            if self.state == STAT_OFF or self.state == STAT_NO_RESPONSE:
+                self.power_on()
+        elif self.state != STAT_OFF:
+            self.power_off()
+
+    # ---- bring-up --------------------------------------------------------------------------
+
+    def connect(self, apn="", user="", key="", auth=None, restarts=None):
+        """Bring the data connection up: SIM, registration, APN, PDP context (chapter 1).
+
+        A failed step reboots the module and starts again, at most `restarts` times (the
+        policy's 3 by default); then the last error is raised. `auth`: 0 none, 1 PAP,
+        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3).
+        """
+        apn = check_text(apn, "APN", 100)
+        user = check_text(user, "user name", 100)
+        key = check_text(key, "password", 100, secret=True)
+        if auth is None:
+            auth = 3 if user else 0
+        if auth not in (0, 1, 2, 3):
+            raise ValueError("auth must be 0-3")
+        self._apn = (apn, user, key, auth)
+        tries = self.policy.restarts if restarts is None else restarts
+        for attempt in range(tries + 1):
+            try:
+                if attempt:
+                    self.reset()
+                self._bring_up()
+                self._failures = 0
+                return
+            except QuectelError as e:
+                err = e
+        self._failures = tries
+        raise err
+
+    def _bring_up(self):
+        p = self.policy
+        if self.state in (STAT_OFF, STAT_NO_RESPONSE) or self._restarted:
+            if self._restarted:
+                self._setup()
+            else:
+                self.power_on()
+        self._set(STAT_CONNECTING, "SIM")
+        self._poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
+        self._set(STAT_CONNECTING, "registration")
+        self._poll_until(b"AT+CREG?", self._registered, p.creg_ms, STAT_NOT_REGISTERED)
+        try:  # flow chart: query PS up to 60 s, then go on either way
+            self._poll_until(b"AT+CGREG?", self._registered, p.cgreg_ms, None)
+        except QuectelError:
+            pass
+        apn, user, key, auth = self._apn
+        ctx = self.context
+        self.command(('AT+QICSGP=%d,1,"%s","%s","%s",%d' % (ctx, apn, user, key, auth)).encode())
+        self._set(STAT_CONNECTING, "PDP context")
+        self._activate()
+        self._open_failures = 0
+        self._pdp_lost = False
+        self._set(STAT_GOT_IP)
+
+    def _activate(self):
+        ctx = self.context
+        ip = self._context_ip()
+        if ip is None:
+            try:
+                self.command(b"AT+QIACT=%d" % ctx, b"", self.policy.qiact_ms)
+            except TCPIPError as e:
+                if e.code != 563:  # already active is fine
+                    self._set(STAT_PDP_FAILED, str(e))
+                    raise
+            except ATError as e:
+                self._set(STAT_PDP_FAILED, str(e))
+                raise
+            ip = self._context_ip()
+            if ip is None:
+                self._set(STAT_PDP_FAILED, "no address")
+                raise error_for(556, None, "AT+QIACT")
+        self.ip = ip
+
+    def _context_ip(self):
+        for line in self.command(b"AT+QIACT?"):
+            ctx, state, _, ip = parse.parse_qiact(line)
+            if ctx == self.context and state == 1:
+                return ip or "0.0.0.0"
+        return None
+
+    def _poll_until(self, cmd, ok, timeout_ms, fail_state):
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        last = None
+        while True:
+            try:
+                lines = self.command(cmd)
+                if lines and ok(lines[0]):
+                    return
+                last = lines[0].decode() if lines else "no answer"
+            except CMEError as e:
+                last = str(e)
+            if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
+                if fail_state is not None:
+                    self._set(fail_state, last)
+                raise ATError("%s: %s" % (_cmd_name(cmd), last), None, _cmd_name(cmd))
+            self.clock.sleep_ms(self.policy.poll_ms)
+
+    @staticmethod
+    def _sim_ready(line):
+        return line.strip() == b"+CPIN: READY"
+
+    @staticmethod
+    def _registered(line):
+        p = parse.split_params(line[line.find(b":") + 1 :])
+        stat = p[1] if len(p) > 1 else p[0]
+        return stat == 1 or stat == 5  # home network or roaming (flow chart)
+
+    def disconnect(self):
+        """Close every socket and deactivate the PDP context."""
+        for s in self.sockets:
+            if s is not None:
+                s.close()
+        self._deactivate()
+        self._set(STAT_IDLE)
+
+    def _deactivate(self):
+        # Chapter 1 note c: three failed deactivations -> reboot.
+        err = None
+        for _ in range(self.policy.deact_tries):
+            try:
+                self.command(b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms)
+                self.ip = None
+                return
+            except QuectelError as e:
+                err = e
+        self.reset()
+        if err:
+            self.reason = "deactivation failed 3 times: rebooted"
+
+    # ---- recovery --------------------------------------------------------------------------
+
+    def check(self):
+        """One step of keeping the connection up: call it every few seconds.
+
+        Handles pdpdeact (deactivate, reactivate), module restarts and no-response (reboot),
+        and the restart back-off of chapter 1 note 3. Returns True while connected. Never
+        raises for network trouble: it reports through `status()` and `on_change`.
+        """
+        if self._apn is None:
+            return False
+        self.at.poll()
+        clock = self.clock
+        if self.state == STAT_GOT_IP and not self._pdp_lost and not self._restarted:
+            return True
+        if self._next_try is not None and clock.ticks_diff(self._next_try, clock.ticks_ms()) > 0:
+            return False
+        try:
+            if self._pdp_lost and not self._restarted:
+                self._pdp_lost = False
+                self._deactivate()  # pdpdeact: the host must deactivate (section 2.16.5)
+                self._activate()
+                self._set(STAT_GOT_IP)
+            else:
+                if self.state == STAT_NO_RESPONSE or self._failures:
+                    self.reset()
+                self._bring_up()
+            self._failures = 0
+            self._next_try = None
+            return True
+        except QuectelError as e:
+            self._failures += 1
+            delay = self.restart_delay(self._failures)
+            self._next_try = clock.ticks_ms() + delay
+            if self.state == STAT_GOT_IP or self.state == STAT_CONNECTING:
+                self._set(STAT_BACKOFF, str(e))
+            elif self.on_change:
+                self.on_change(self.state, "%s; next restart in %d s" % (e, delay // 1000))
+            return False
+
+    def restart_delay(self, failures):
+        """Milliseconds to wait before restart number `failures + 1` (chapter 1 note 3)."""
+        n = failures - self.policy.restarts
+        if n < 0:
+            return 0
+        b = self.policy.backoff_ms
+        return b[min(n, len(b) - 1)]
+
+    def opened(self, ok):
+        """Sockets report each open; five failures in a row recycle the context (chapter 1)."""
+        if ok:
+            self._open_failures = 0
+            return
+        self._open_failures += 1
+        if self._open_failures >= self.policy.open_failures:
+            self._open_failures = 0
+            self._deactivate()
+            self._activate()
+
+    def socket(self, af=2, type=1, proto=0, mode=0):
+        """A socket over this module: AF_INET, SOCK_STREAM or SOCK_DGRAM; mode 0 buffer
+        access (default) or 1 direct push."""
+        from .sock import Socket
+
+        return Socket(self, af, type, proto, mode)
+
+    # ---- network utilities -----------------------------------------------------------------
+
+    def ping(self, host, timeout=1, count=4):
+        """AT+QPING: ([(ip, bytes, time_ms, ttl) or None per request], summary or code).
+
+        The summary is (sent, rcvd, lost, min, max, avg); on failure an int (3 busy,
+        4 host not found, 5 PDP failed), as section 2.10 says.
+        """
+        host = check_text(host, "host", 253)
+        if not (1 <= timeout <= 255 and 1 <= count <= 10):
+            raise ValueError("timeout 1-255 s, count 1-10")
+        cmd = ('AT+QPING=%d,"%s",%d,%d' % (self.context, host, timeout, count)).encode()
+        got = self._urc_result("ping", cmd, (timeout * count + 10) * 1000, count + 2)
+        replies = []
+        summary = None
+        for r in got:
+            if r is None:
+                break
+            if r[0] == 0:
+                replies.append(r[1:])
+            elif r[0] == 1:
+                replies.append(None)
+            else:
+                summary = r[1:] if r[0] == 2 else r[0]
+        return replies, summary
+
+    def ntp(self, server, port=123, rtc=None, set_module=False):
+        """AT+QNTP: ((year, month, day, hour, minute, second), zone_minutes) in UTC.
+
+        Pass a `machine.RTC()` as `rtc` to set it; `set_module` sets the module's clock.
+        """
+        server = check_text(server, "NTP server", 253)
+        check_port(port)
+        cmd = ('AT+QNTP=%d,"%s",%d,%d' % (self.context, server, port, 1 if set_module else 0))
+        got = self._urc_result("ntp", cmd.encode(), self.policy.qntp_ms)
+        err, t, zone = got[0]
+        if err or t is None:
+            raise error_for(err or 572, None, "AT+QNTP")
+        if rtc is not None:
+            rtc.datetime((t[0], t[1], t[2], _weekday(t[0], t[1], t[2]), t[3], t[4], t[5], 0))
+        return t, zone
+
+    def dns_servers(self, primary=None, secondary=None):
+        """Set (with arguments) or query the context's DNS servers (AT+QIDNSCFG)."""
+        ctx = self.context
+        if primary is not None:
+            primary = check_text(primary, "DNS server", 64)
+            cmd = 'AT+QIDNSCFG=%d,"%s"' % (ctx, primary)
+            if secondary is not None:
+                cmd += ',"%s"' % check_text(secondary, "DNS server", 64)
+            self.command(cmd.encode())
+            self._dns = []
+        lines = self.command(b"AT+QIDNSCFG=%d" % ctx)
+        return parse.parse_qidnscfg(lines[0])[1:]
+
+    def resolve(self, host):
+        """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
+        if _is_ipv4(host):
+            return [host]
+        host = check_text(host, "host", 253)
+        clock = self.clock
+        now = clock.ticks_ms()
+        for entry in self._dns:
+            if entry[0] == host and clock.ticks_diff(entry[1], now) > 0:
+                return entry[2]
+        got = self._waits["dnsgip"] = []
+        try:
+            self.command(('AT+QIDNSGIP=%d,"%s"' % (self.context, host)).encode(), b"-")
+            self.wait_for(lambda: got and (got[0][0] != 0 or len(got) > got[0][1]),
+                          self.policy.qidnsgip_ms, "AT+QIDNSGIP")  # fmt: skip
+        finally:
+            del self._waits["dnsgip"]
+        head = got[0]
+        if head[0] != 0 or len(head) < 3:
+            raise error_for(head[0] or 565, None, "AT+QIDNSGIP")
+        ips = [str(g[0]) for g in got[1 : 1 + head[1]]]
+        if not ips:
+            raise error_for(565, None, "AT+QIDNSGIP")
+        self._dns = [e for e in self._dns if e[0] != host][-(self.policy.dns_cache - 1) :]
+        self._dns.append((host, now + head[2] * 1000, ips))
+        return ips
+
+    def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
+        """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
+        check_port(port)
+        return [(2, type or 1, proto, "", (ip, port)) for ip in self.resolve(host)]
+
+    def config(self, name, value=None):
+        """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
+        limits = {"transpktsize": (1, 1460), "transwaittm": (0, 20)}  # section 2.14
+        if name not in limits:
+            raise ValueError("unknown setting")
+        if value is None:
+            return parse.parse_qicfg(self.command(b'AT+QICFG="%s"' % name.encode())[0])[1]
+        lo, hi = limits[name]
+        if not lo <= value <= hi:
+            raise ValueError("%s must be %d-%d" % (name, lo, hi))
+        self.command(b'AT+QICFG="%s",%d' % (name.encode(), value))
+        return value
+
+
+def _cmd_name(cmd):
+    i = 0
+    while i < len(cmd) and cmd[i] not in b"=?":
+        i += 1
+    return bytes(cmd[:i]).decode()
+
+
+def _is_ipv4(s):
+    parts = s.split(".")
+    if len(parts) != 4:
+        return False
+    for x in parts:
+        if not x.isdigit() or int(x) > 255:
+            return False
+    return True

@@ -1,0 +1,561 @@
+"""Sockets over the module's connect IDs: TCP/UDP clients, TCP server, UDP service.
+
+Buffer access mode by default: `+QIURC: "recv"` marks data waiting and `AT+QIRD` reads it
+straight into the caller's buffer. Direct push mode keeps pushed data in a per-socket buffer.
+Sends are fixed-length `AT+QISEND` (binary-safe, at most 1460 bytes each).
+"""
+
+import errno
+import sys
+
+from .errors import ATTimeout, QuectelError, TCPIPError
+from .validate import check_port, check_text
+
+if sys.implementation.name == "micropython":
+    from io import IOBase
+else:  # CPython's IOBase would close the socket from __del__
+    IOBase = object
+
+AF_INET = 2
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+SOL_SOCKET = 1
+SO_REUSEADDR = 4
+
+MAX_SEND = 1460  # section 2.7
+MAX_READ = 1500  # section 2.8
+
+# Access modes (section 1.2).
+BUFFER = 0
+PUSH = 1
+TRANSPARENT = 2
+
+_POLLIN = 1
+_POLLOUT = 4
+_POLLERR = 8
+_POLLHUP = 16
+
+# Chapter 3 codes -> errno for socket callers.
+_ERRNO = {554: errno.ECONNREFUSED, 555: errno.ECONNRESET, 557: errno.EINVAL,
+          558: errno.EINVAL, 562: errno.EADDRINUSE, 565: errno.EHOSTUNREACH,
+          568: errno.EADDRINUSE, 569: errno.ENOMEM, 571: errno.ETIMEDOUT,
+          574: errno.EHOSTUNREACH}  # fmt: skip
+
+
+def os_error(e):
+    """An OSError with a socket errno for a driver exception."""
+    if isinstance(e, OSError):
+        return e
+    if isinstance(e, ATTimeout):
+        return OSError(errno.ETIMEDOUT)
+    if isinstance(e, TCPIPError):
+        return OSError(_ERRNO.get(e.code, errno.EIO))
+    return OSError(errno.EIO)
+
+
+class Socket(IOBase):
+    """A socket on one of the module's 12 connect IDs; made by `Modem.socket()`."""
+
+    def __init__(self, modem, af=AF_INET, type=SOCK_STREAM, proto=0, mode=BUFFER, rxbuf=1500):
+        if af != AF_INET:
+            raise OSError(errno.EAFNOSUPPORT)
+        if type not in (SOCK_STREAM, SOCK_DGRAM):
+            raise OSError(errno.EINVAL)
+        if mode not in (BUFFER, PUSH):
+            raise ValueError("mode must be BUFFER or PUSH (transparent: Modem.transparent)")
+        self.modem = modem
+        self.type = type
+        self.mode = mode
+        self.cid = -1
+        self.service = None  # "TCP", "UDP", "TCP LISTENER", "UDP SERVICE", "TCP INCOMING"
+        self.remote = None
+        self.allow = None  # listeners: remote IPs accepted; others are closed at once
+        self._timeout = None  # ms; None blocks (bounded by the policy), 0 never waits
+        self._local = 0
+        self._open = None  # +QIOPEN result while opening
+        self._avail = False  # the module holds data for us
+        self._eof = False  # the peer closed ("closed" URC)
+        self._dead = None  # why the socket can no longer work (pdpdeact, restart)
+        self._rxsize = rxbuf
+        self._rbuf = None  # our own buffer: direct push, readline, datagrams
+        self._rs = 0
+        self._re = 0
+        self._from = None  # sender of the datagram in _rbuf (UDP SERVICE, push)
+        self._spill = None  # pushed bytes beyond _rbuf until the switch to buffer mode
+        self._switch = False
+        self._incoming = []  # listeners: accepted connections not yet taken by accept()
+
+    def __repr__(self):
+        return "<Socket %d %s %s>" % (self.cid, self.service, self.remote)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _claim(self):
+        socks = self.modem.sockets
+        for cid in range(12):
+            if socks[cid] is None:
+                socks[cid] = self
+                self.cid = cid
+                return cid
+        raise OSError(errno.ENFILE)
+
+    def _release(self):
+        if 0 <= self.cid < 12 and self.modem.sockets[self.cid] is self:
+            self.modem.sockets[self.cid] = None
+        self.cid = -1
+
+    def _check(self):
+        if self._dead:
+            raise OSError(errno.ECONNABORTED)
+        if self.cid < 0:
+            raise OSError(errno.ENOTCONN if self.service is None else errno.EBADF)
+
+    def _until(self, cond, timeout_ms, t0=None):
+        # Feed the engine until cond() or timeout_ms after t0 (None: no limit); False on
+        # timeout. While waiting for data in buffer mode, ask the module once a second in
+        # case a "recv" URC was lost.
+        modem = self.modem
+        at = modem.at
+        clock = modem.clock
+        last = clock.ticks_ms()
+        if t0 is None:
+            t0 = last
+        while not cond():
+            if at.poll():
+                continue
+            now = clock.ticks_ms()
+            if timeout_ms is not None and clock.ticks_diff(now, t0) >= timeout_ms:
+                return cond()
+            if self.mode == BUFFER and self.service and clock.ticks_diff(now, last) >= 1000:
+                last = now
+                self._avail = True
+                if cond():
+                    return True
+            at.idle()
+        return True
+
+    def _run(self, fn, *args):
+        try:
+            return fn(*args)
+        except (QuectelError, OSError) as e:
+            raise os_error(e)
+
+    # ---- opening ---------------------------------------------------------------------------
+
+    def _qiopen(self, service, host, rport, lport):
+        m = self.modem
+        p = m.policy
+        err = None
+        for _ in range(3):  # an incoming connection may take our connect ID first
+            cid = self._claim()
+            self._open = None
+            cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
+                m.context, cid, service, host, rport, lport, self.mode)
+            try:
+                m.command(cmd.encode(), b"-", p.at_ms)
+            except TCPIPError as e:
+                self._release()
+                if e.code == 562:
+                    err = e
+                    continue
+                m.opened(False)
+                raise os_error(e)
+            except QuectelError as e:
+                self._release()
+                raise os_error(e)
+            ok = self._until(lambda: self._open is not None, p.qiopen_ms)
+            if ok and self._open == 0:
+                self.service = service
+                m.opened(True)
+                return
+            # Section 2.4: no +QIOPEN in 150 s (or an error): close the connect ID.
+            self._qiclose()
+            self._release()
+            m.opened(False)
+            if not ok:
+                raise OSError(errno.ETIMEDOUT)
+            raise OSError(_ERRNO.get(self._open, errno.ECONNREFUSED))
+        raise os_error(err)
+
+    def _opened(self, err):
+        self._open = err
+
+    def connect(self, address):
+        """Connect to (host, port); host may be a name, resolved by the module."""
+        if self.cid >= 0:
+            raise OSError(errno.EISCONN)
+        self._require_up()
+        host, port = address
+        host = check_text(host, "host", 253)
+        check_port(port)
+        self.remote = (host, port)
+        self._qiopen("TCP" if self.type == SOCK_STREAM else "UDP", host, port, self._local)
+
+    def bind(self, address):
+        """Choose the local port: for a listener, or a UDP service (`sendto`/`recvfrom`)."""
+        self._local = check_port(address[1])
+        if self.type == SOCK_DGRAM:
+            self._require_up()
+            self._qiopen("UDP SERVICE", "127.0.0.1", 0, self._local)  # section 2.4
+
+    def listen(self, backlog=1):
+        """Start the TCP LISTENER on the bound port; incoming connections queue for accept."""
+        if self.type != SOCK_STREAM or not self._local:
+            raise OSError(errno.EINVAL)
+        self._require_up()
+        self._qiopen("TCP LISTENER", "127.0.0.1", 0, self._local)
+
+    def _require_up(self):
+        if not self.modem.isconnected():
+            raise OSError(errno.ENETUNREACH)
+
+    def _incoming(self, cid, ip, port):
+        child = Socket(self.modem, AF_INET, SOCK_STREAM, 0, self.mode, self._rxsize)
+        child.cid = cid
+        child.service = "TCP INCOMING"
+        child.remote = (ip, port)
+        self.modem.sockets[cid] = child
+        self._incoming.append(child)
+
+    def accept(self):
+        """Wait for a client: returns (socket, (ip, port)). Clients not in `allow` are closed."""
+        self._check()
+        while True:
+            if not self._incoming and not self._until(lambda: self._incoming, self._timeout):
+                raise OSError(errno.ETIMEDOUT if self._timeout else errno.EAGAIN)
+            child = self._incoming.pop(0)
+            if self.allow is None or child.remote[0] in self.allow:
+                return child, child.remote
+            child.close()
+
+    # ---- receiving -------------------------------------------------------------------------
+
+    def _notify(self):
+        self._avail = True
+
+    def _closed_by_peer(self):
+        self._eof = True
+        self._avail = True  # data may still wait in the module
+
+    def _lost(self, reason):
+        self._dead = reason
+
+    def _buffered(self):
+        return self._re - self._rs
+
+    def _readable(self):
+        return self._re > self._rs or self._avail or self._eof or self._spill or self._dead
+
+    def _push_begin(self, n, ip, port):
+        if ip is not None:
+            self._from = (ip, port)
+        if self._rbuf is None:
+            self._rbuf = bytearray(self._rxsize)
+        if self._rs == self._re:
+            self._rs = self._re = 0
+        elif len(self._rbuf) - self._re < n and self._rs:
+            self._rbuf[: self._re - self._rs] = memoryview(self._rbuf)[self._rs : self._re]
+            self._re -= self._rs
+            self._rs = 0
+
+    def _push_data(self, mv, start, end):
+        # Never drop: what does not fit waits in _spill, and the socket goes to buffer mode.
+        k = end - start
+        room = len(self._rbuf) - self._re
+        if self._spill is None and k <= room:
+            self._rbuf[self._re : self._re + k] = mv[start:end]
+            self._re += k
+        else:
+            if self._spill is None:
+                self._spill = bytearray()
+                self._switch = True
+            self._spill.extend(mv[start:end])
+
+    def _push_end(self):
+        if len(self._rbuf) - self._re < MAX_READ and self.mode == PUSH:
+            self._switch = True
+
+    def _service(self):
+        # Work that needs commands, which URC handlers cannot send.
+        if self._switch and self.cid >= 0 and not self._dead:
+            self._switch = False
+            self.modem.command(b"AT+QISWTMD=%d,0" % self.cid, b"")  # section 2.9
+            self.mode = BUFFER
+            self._avail = True
+
+    def _take(self, buf, n):
+        # Copy up to n buffered bytes into buf.
+        k = min(n, self._re - self._rs)
+        if k:
+            buf[:k] = memoryview(self._rbuf)[self._rs : self._rs + k]
+            self._rs += k
+            if self._spill and self._rs == self._re:
+                take = min(len(self._spill), len(self._rbuf))
+                self._rbuf[:take] = self._spill[:take]
+                self._spill = self._spill[take:] or None
+                self._rs = 0
+                self._re = take
+        return k
+
+    def recv_into(self, buf, nbytes=0):
+        """Read up to nbytes (or len(buf)) bytes into buf; 0 at end of stream."""
+        n = nbytes or len(buf)
+        self._check_recv()
+        if self._re > self._rs or self._spill:
+            return self._take(buf, n)
+        t0 = self.modem.clock.ticks_ms()
+        while True:
+            if not self._until(self._readable, self._timeout, t0):
+                if self._timeout == 0:
+                    raise OSError(errno.EAGAIN)
+                raise OSError(errno.ETIMEDOUT)
+            if self._re > self._rs or self._spill:
+                return self._take(buf, n)
+            if self._dead:
+                raise OSError(errno.ECONNABORTED)
+            if self._avail and self.mode == BUFFER:
+                got = self._read_module(buf, n)
+                if got:
+                    return got
+            self._service()
+            if self._eof and not self._avail and self._re == self._rs:
+                return 0
+
+    def _check_recv(self):
+        if self.cid < 0:
+            raise OSError(errno.EBADF if self.service else errno.ENOTCONN)
+        self._service()
+
+    def _read_module(self, buf, n):
+        # AT+QIRD into buf: TCP asks for n (<= 1500); UDP takes a whole datagram.
+        if self.type == SOCK_STREAM:
+            n = min(n, MAX_READ)
+            got = self._run(self.modem.at.read_data, self.cid, buf, n)
+            if got < n:
+                self._avail = False  # drained: the module announces new data (section 2.8)
+        else:
+            got = self._run(self.modem.at.read_data, self.cid, buf)
+            self._from = self.modem.at.remote
+            if not got:
+                self._avail = False
+        return got
+
+    def recv(self, n):
+        buf = bytearray(n)
+        k = self.recv_into(buf, n)
+        return bytes(buf) if k == n else bytes(memoryview(buf)[:k])
+
+    def readinto(self, buf, nbytes=0):
+        """Stream read for io/ssl/asyncio: count, 0 at EOF, None if it would block."""
+        try:
+            return self.recv_into(buf, nbytes)
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return None
+            raise
+
+    def read(self, n=-1):
+        """Read n bytes (fewer only at EOF); n=-1 reads until EOF."""
+        out = bytearray()
+        chunk = bytearray(MAX_READ)
+        while n < 0 or len(out) < n:
+            want = MAX_READ if n < 0 else min(MAX_READ, n - len(out))
+            k = self.recv_into(chunk, want)
+            if k is None or k == 0:
+                break
+            out.extend(memoryview(chunk)[:k])
+        return bytes(out)
+
+    def readline(self):
+        """Read up to and including b"\\n" (or to EOF)."""
+        if self._rbuf is None:
+            self._rbuf = bytearray(self._rxsize)
+        out = bytearray()
+        while True:
+            if self._re > self._rs:
+                i = self._rbuf.find(b"\n", self._rs, self._re)
+                end = self._re if i < 0 else i + 1
+                out.extend(memoryview(self._rbuf)[self._rs : end])
+                self._rs = end
+                if i >= 0:
+                    return bytes(out)
+            self._rs = self._re = 0
+            k = self.recv_into(self._rbuf)
+            if not k:
+                return bytes(out)
+            self._re = k
+
+    def recvfrom(self, n):
+        """A datagram and its sender (ip, port)."""
+        data = self.recv(n)
+        return data, self._from or self.remote
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    def _send_chunk(self, buf, off, n, addr=None):
+        # One AT+QISEND; SEND FAIL (module buffer full) backs off and retries, never
+        # dropping or duplicating data. False when the socket's timeout ran out.
+        m = self.modem
+        clock = m.clock
+        t0 = clock.ticks_ms()
+        limit = m.policy.at_ms if self._timeout is None else self._timeout
+        pause = 10
+        while True:
+            if self._dead:
+                raise OSError(errno.ECONNABORTED)
+            if self._run(m.at.send_data, self.cid, buf, off, n, addr):
+                return True
+            if clock.ticks_diff(clock.ticks_ms(), t0) + pause > limit:
+                return False
+            self._until(lambda: False, pause)
+            pause = min(pause * 2, 500)
+
+    def send(self, buf):
+        """Send up to 1460 bytes; returns how many were taken."""
+        self._check()
+        if self._eof and self.type == SOCK_STREAM:
+            raise OSError(errno.ECONNRESET)
+        n = min(len(buf), MAX_SEND)
+        if not n:
+            return 0
+        if not self._send_chunk(buf, 0, n):
+            raise OSError(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
+        return n
+
+    def sendall(self, buf):
+        """Send everything, in 1460-byte commands."""
+        self._check()
+        if self._eof and self.type == SOCK_STREAM:
+            raise OSError(errno.ECONNRESET)
+        off = 0
+        total = len(buf)
+        while off < total:
+            n = min(total - off, MAX_SEND)
+            if not self._send_chunk(buf, off, n):
+                raise OSError(errno.ETIMEDOUT)
+            off += n
+
+    def write(self, buf):
+        """Stream write: sends everything, returns the count (None if it would block)."""
+        try:
+            self.sendall(buf)
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return None
+            raise
+        return len(buf)
+
+    def sendto(self, buf, address):
+        """Send a datagram to (ip, port); opens a UDP SERVICE on first use if not bound."""
+        if self.type != SOCK_DGRAM:
+            raise OSError(errno.EOPNOTSUPP)
+        host, port = address
+        check_text(host, "host", 253)
+        check_port(port)
+        if self.cid < 0:
+            self.bind(("0.0.0.0", 49152 + (self.modem.clock.ticks_ms() & 0x3FFF)))
+        self._check()
+        if self.service == "UDP":
+            return self.send(buf)
+        if len(buf) > MAX_SEND:
+            raise OSError(errno.EMSGSIZE)
+        if not self._send_chunk(buf, 0, len(buf), (host, port)):
+            raise OSError(errno.ETIMEDOUT)
+        return len(buf)
+
+    def wait_acked(self, timeout_ms=None):
+        """Wait until the peer acknowledged every byte sent (AT+QISEND=<id>,0).
+
+        By default the manual's rule: query every 5 s, 24 times; still unacknowledged means
+        the connection is dead (ETIMEDOUT), and the caller should close and reopen it.
+        """
+        from .parse import parse_qisend
+
+        self._check()
+        p = self.modem.policy
+        polls = p.ack_polls if timeout_ms is None else max(1, timeout_ms // p.ack_poll_ms)
+        for i in range(polls):
+            line = self._run(self.modem.command, b"AT+QISEND=%d,0" % self.cid)[0]
+            total, acked, unacked = parse_qisend(line)
+            if not unacked:
+                return total
+            if i + 1 < polls:
+                self._until(lambda: False, p.ack_poll_ms)
+        raise OSError(errno.ETIMEDOUT)
+
+    flush = wait_acked
+
+    # ---- settings and life -----------------------------------------------------------------
+
+    def settimeout(self, seconds):
+        self._timeout = None if seconds is None else int(seconds * 1000)
+
+    def setblocking(self, flag):
+        self._timeout = None if flag else 0
+
+    def setsockopt(self, level, opt, value):
+        pass  # SO_REUSEADDR and friends: the module has no such options
+
+    def set_mode(self, mode):
+        """Switch between BUFFER and PUSH access mode on an open socket (AT+QISWTMD)."""
+        if mode not in (BUFFER, PUSH):
+            raise ValueError("mode must be BUFFER or PUSH")
+        self._check()
+        self._run(self.modem.command, b"AT+QISWTMD=%d,%d" % (self.cid, mode), b"")
+        self.mode = mode
+        if mode == BUFFER:
+            self._avail = True  # anything that arrived meanwhile waits in the module
+
+    def _qiclose(self):
+        try:
+            self.modem.command(b"AT+QICLOSE=%d" % self.cid, b"", self.modem.policy.qiclose_ms)
+        except QuectelError:
+            pass  # section 2.5: the module force-closes after its timeout anyway
+
+    def close(self):
+        """AT+QICLOSE (section 2.5); buffered data is discarded."""
+        if self.cid < 0:
+            return
+        if not self._dead:
+            self._qiclose()
+        for child in self._incoming:
+            child.close()
+        self._incoming = []
+        self._release()
+        self._rbuf = None
+        self._spill = None
+
+    def ioctl(self, op, arg):
+        if op == 3:  # poll
+            if self.cid >= 0 and not self._dead:
+                self.modem.at.poll()
+            r = 0
+            if arg & _POLLIN and (self._readable() or self._incoming):
+                r |= _POLLIN
+            if arg & _POLLOUT and self.cid >= 0:
+                r |= _POLLOUT
+            if self._dead:
+                r |= _POLLERR
+            if self._eof and not self._avail and self._re == self._rs:
+                r |= _POLLHUP
+            return r
+        if op == 4:
+            self.close()
+            return 0
+        if op == 1:
+            return 0
+        return -1
+
+    def fileno(self):
+        return -1
+
+    def makefile(self, mode="rb", buffering=0):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,39 @@
+"""Checks on every value that goes into an AT command, before a byte reaches the UART.
+
+A quote would end the string parameter early and CR, LF, Ctrl-Z, ESC or NUL would end or
+cancel the command: any of them lets a user string inject AT commands, so all control
+characters and quotes are refused. Error messages never repeat a secret value.
+"""
+
+
+def check_text(value, what, maxlen, secret=False):
+    """Return `value` (str) if it is printable ASCII without quotes, else raise ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("%s must be a str" % what)
+    if len(value) > maxlen:
+        raise ValueError("%s is longer than %d characters" % (what, maxlen))
+    for ch in value:
+        c = ord(ch)
+        if c < 32 or c > 126 or ch == '"':
+            if secret:
+                raise ValueError("%s contains a character that is not allowed" % what)
+            raise ValueError("%s contains a forbidden character %r" % (what, ch))
+    return value
+
+
+def check_int(value, lo, hi, what):
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError("%s must be an integer %d-%d" % (what, lo, hi))
+    return value
+
+
+def check_context(ctx):
+    return check_int(ctx, 1, 16, "context ID")  # section 2.1: contexts 1-16
+
+
+def check_connect_id(cid):
+    return check_int(cid, 0, 11, "connect ID")  # section 2.4: connect IDs 0-11
+
+
+def check_port(port):
+    return check_int(port, 0, 65535, "port")  # section 2.4: ports 0-65535
