@@ -112,3 +112,71 @@ class StepClock:
 
     def sleep_ms(self, ms):
         self.now += ms
+
+
+class SocketUART:
+    """CPython stand-in for machine.UART over a TCP connection to the virtual module."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        import socket
+
+        self.sock = socket.create_connection((host, port))
+        self.sock.setblocking(False)
+        self._peek = bytearray()
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def _fill(self):
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        if not data:
+            raise OSError("virtual module closed the UART")
+        self._peek.extend(data)
+
+    def any(self):
+        if not self._peek:
+            self._fill()
+        return len(self._peek)
+
+    def readinto(self, buf, nbytes=-1):
+        if not self._peek:
+            self._fill()
+        n = min(len(buf), len(self._peek))
+        if nbytes >= 0:
+            n = min(n, nbytes)
+        if not n:
+            return None
+        buf[:n] = self._peek[:n]
+        del self._peek[:n]
+        return n
+
+    def write(self, buf, off=0, n=-1):
+        import select
+
+        n = len(buf) - off if n < 0 else n
+        select.select([], [self.sock], [], 1)
+        try:
+            return self.sock.send(memoryview(buf)[off : off + n])
+        except BlockingIOError:
+            return 0
+
+    def close(self):
+        self.sock.close()
+
+
+class VMPin:
+    """CPython stand-in for a machine.Pin wired to a virtual module's pin."""
+
+    def __init__(self, vm, name):
+        self.vm = vm
+        self.name = name
+        self.level = 1
+
+    def value(self, v=None):
+        if v is None:
+            return self.vm.status if self.name == "STATUS" else self.level
+        self.level = v
+        type(self.vm).pin(self.vm, self.name, v)  # vm.pin is shadowed by the SIM PIN

@@ -16,8 +16,9 @@ NEEDS_MODULE = {"test_vboard.py"}
 
 
 def micropython_path():
+    # ".frozen" keeps the port's built-in modules (asyncio, requests) importable.
     parts = ["tools/vboard", "lib", "", "host_tests/device", "host_tests"]
-    return ":".join(os.path.join(ROOT, p) if p else ROOT for p in parts)
+    return ":".join([os.path.join(ROOT, p) if p else ROOT for p in parts] + [".frozen"])
 
 
 def run_suite(path, env_extra=None, timeout=300, heapsize=None):

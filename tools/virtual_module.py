@@ -1101,7 +1101,8 @@ class VirtualModule:
 
     def _command(self, raw):
         echo = raw if self._echo else b""
-        text = raw.decode("latin-1").strip("\r\n\t ")
+        # leading control characters (a stray LF, Ctrl-Z, ESC) are line noise
+        text = raw.decode("latin-1").lstrip("".join(map(chr, range(33)))).rstrip("\r\n\t ")
         if not text:
             self._emit(echo)
             return

@@ -569,10 +569,8 @@ class Modem(Events):
             self._failures += 1
             delay = self.restart_delay(self._failures)
             self._next_try = clock.ticks_ms() + delay
-            if self.state == STAT_GOT_IP or self.state == STAT_CONNECTING:
-                self._set(STAT_BACKOFF, str(e))
-            elif self.on_change:
-                self.on_change(self.state, "%s; next restart in %d s" % (e, delay // 1000))
+            if delay:
+                self._set(STAT_BACKOFF, "%s; next restart in %d s" % (e, delay // 1000))
             return False
 
     def restart_delay(self, failures):

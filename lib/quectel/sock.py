@@ -186,10 +186,10 @@ class Socket(IOBase):
         """Connect to (host, port); host may be a name, resolved by the module."""
         if self.cid >= 0:
             raise OSError(errno.EISCONN)
-        self._require_up()
         host, port = address
         host = check_text(host, "host", 253)
         check_port(port)
+        self._require_up()
         self.remote = (host, port)
         self._qiopen("TCP" if self.type == SOCK_STREAM else "UDP", host, port, self._local)
 
