@@ -121,6 +121,7 @@ class SocketUART:
         import socket
 
         self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
         self._peek = bytearray()
 
@@ -179,4 +180,4 @@ class VMPin:
         if v is None:
             return self.vm.status if self.name == "STATUS" else self.level
         self.level = v
-        type(self.vm).pin(self.vm, self.name, v)  # vm.pin is shadowed by the SIM PIN
+        self.vm.pin(self.name, v)

@@ -114,6 +114,8 @@ class Pins:
         self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.buf = b""
         self.state = {}
+        self.history = []
+        self.mark = 0
 
     def set(self, name, level):
         self.s.sendall(b"%s %d\n" % (name.encode(), level))
@@ -128,6 +130,7 @@ class Pins:
                 name, level = line.decode().split()
                 self.state[name] = int(level)
                 lines.append((name, int(level)))
+                self.history.append((name, int(level)))
             left = deadline - time.monotonic()
             r, _, _ = select.select([self.s], [], [], max(0.0, left))
             if not r:
@@ -138,8 +141,13 @@ class Pins:
             self.buf += d
 
     def wait(self, name, level, timeout=3.0):
+        """Wait for the next report of name at level (reports are consumed in order)."""
         deadline = time.monotonic() + timeout
-        while self.state.get(name) != level:
+        while True:
+            for i in range(self.mark, len(self.history)):
+                if self.history[i] == (name, level):
+                    self.mark = i + 1
+                    return
             if time.monotonic() > deadline:
                 raise AssertionError("%s never became %d" % (name, level))
             self.poll(0.01)
@@ -326,7 +334,10 @@ def test_4_1_configure_activate_deactivate():
         u.x("AT+QICSGP=?", b"AT+QICSGP=?\r\r\n+QICSGP: (1-16),1-IPV4,APN,USER NAME,PASSWORD,(0-3)"
             b"\r\n\r\nOK\r\n")  # fmt: skip
         u.x("AT+QICSGP=17", b"AT+QICSGP=17\r\r\nERROR\r\n")
-        u.x("AT+QIGETERROR", b"AT+QIGETERROR\r\r\n+QIGETERROR: 558, invalid parameters\r\n\r\nOK\r\n")
+        u.x(
+            "AT+QIGETERROR",
+            b"AT+QIGETERROR\r\r\n+QIGETERROR: 558, invalid parameters\r\n\r\nOK\r\n",
+        )
         u.close()
 
 
@@ -428,7 +439,7 @@ def test_4_3_tcp_client_transparent_mode(u):
 
 def test_plus_guard_times(u, vm):
     activate(u)
-    u.x("AT+QICFG=\"transwaittm\",0", b"\r\nOK\r\n")
+    u.x('AT+QICFG="transwaittm",0', b"\r\nOK\r\n")
     srv, port = listener()
     u.x('AT+QIOPEN=1,0,"TCP","127.0.0.1",%d,0,2' % port, b"\r\nCONNECT\r\n")
     peer, _ = srv.accept()
@@ -706,7 +717,10 @@ def test_4_9_last_error_code():
         u = Uart(vm.port)
         u.x('AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1',
             b'AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1\r\r\nERROR\r\n')  # fmt: skip
-        u.x("AT+QIGETERROR", b"AT+QIGETERROR\r\r\n+QIGETERROR: 558, invalid parameters\r\n\r\nOK\r\n")
+        u.x(
+            "AT+QIGETERROR",
+            b"AT+QIGETERROR\r\r\n+QIGETERROR: 558, invalid parameters\r\n\r\nOK\r\n",
+        )
         u.close()
 
 
@@ -1162,7 +1176,9 @@ def test_baud_throttle():
 
 def test_cli_help_and_run():
     tool = os.path.join(ROOT, "tools", "virtual_module.py")
-    h = subprocess.run([sys.executable, tool, "--help"], capture_output=True, text=True, timeout=20)
+    h = subprocess.run(
+        [sys.executable, tool, "--help"], capture_output=True, text=True, timeout=20
+    )
     assert h.returncode == 0
     for word in ("--listen", "--pins", "--speed", "--baud", "--off", "--dns", "--fault",
                  "silence", "pdpdeact", "reboot", "sendfail", "close CID"):  # fmt: skip
@@ -1174,7 +1190,9 @@ def test_cli_help_and_run():
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
-        m = re.fullmatch(r"virtual module: uart 127\.0\.0\.1:(\d+) pins 127\.0\.0\.1:(\d+)\n", line)
+        m = re.fullmatch(
+            r"virtual module: uart 127\.0\.0\.1:(\d+) pins 127\.0\.0\.1:(\d+)\n", line
+        )
         assert m, line
         u = Uart(int(m.group(1)))
         u.x("ATE0", b"ATE0\r\r\nOK\r\n")
@@ -1191,3 +1209,90 @@ def test_cli_help_and_run():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_transparent_open_keeps_held_urcs_and_typed_ahead_bytes(u, vm):
+    activate(u)
+    srv, port = listener()
+    vm.fault_delay("AT+QIOPEN", 1000)
+    u.send('AT+QIOPEN=1,0,"TCP","127.0.0.1",%d,0,2\rearly' % port)
+    time.sleep(real(300))
+    vm.inject_urc('+QIURC: "closed",5')  # raised while the command runs
+    u.expect(b"\r\nCONNECT\r\n", timeout=3)
+    peer, _ = srv.accept()
+    assert recv_exact(peer, 5) == b"early"  # bytes typed after the command are payload
+    u.quiet(real(500))  # no URC in transparent mode
+    time.sleep(real(1100))
+    u.send(b"+++")
+    u.expect(b'\r\nOK\r\n\r\n+QIURC: "closed",5\r\n', timeout=2)
+    peer.close()
+    srv.close()
+
+
+def test_misc_query_forms(u):
+    u.x("AT+QIACT=?", b"\r\n+QIACT: (1-16)\r\n\r\nOK\r\n")
+    u.x("AT+QIDEACT=?", b"\r\nOK\r\n")
+    u.x("AT+QICLOSE=?", b"\r\nOK\r\n")
+    u.x("AT+QISTATE=?", b"\r\nOK\r\n")
+    u.x("AT+QIGETERROR=?", b"\r\nOK\r\n")
+    u.x("AT+QPING=?", b'\r\n+QPING: (1-16),"HOST",(1-255),(1-10)\r\n\r\nOK\r\n')
+    u.x("AT+QIDNSGIP=?", b'\r\n+QIDNSGIP: (1-16),"hostname"\r\n\r\nOK\r\n')
+    u.x(
+        "AT+QIOPEN=?",
+        b'\r\n+QIOPEN: (1-16),(0-11),"TCP/UDP/TCP LISTENER/UDP SERVICE",'
+        b'"<IP_address>/<domain_name>",<remote_port>,<local_port>,(0-2)\r\n\r\nOK\r\n',
+    )
+    activate(u)
+    activate(u, 2)
+    srv, port = listener()
+    open_tcp(u, port, cid=0)
+    u.x(
+        'AT+QIOPEN=2,3,"TCP", "localhost" ,%d,0,1' % port,  # spaces around parameters
+        b"\r\nOK\r\n",
+    )
+    u.expect(b"\r\n+QIOPEN: 3,0\r\n")
+    r = u.cmd("AT+QISTATE?")
+    assert r.count(b"+QISTATE: ") == 2 and b'+QISTATE: 3,"TCP","127.0.0.1"' in r
+    assert u.cmd("AT+QISTATE=0,2").count(b"+QISTATE: ") == 1
+    u.x("AT+QICLOSE=3,5", b"\r\nOK\r\n")
+    u.x("AT+QICLOSE=3", b"\r\nOK\r\n")  # already closed: still OK
+    u.x("AT+QICLOSE=0,65536", b"\r\nERROR\r\n")
+    # CFUN=0 deregisters and drops the contexts
+    u.x("AT+CFUN=0", b"\r\nOK\r\n")
+    u.x("AT+CREG?", b"\r\n+CREG: 0,0\r\n\r\nOK\r\n")
+    u.x("AT+QIACT?", b"\r\nOK\r\n")
+    u.x("AT+QIACT=1", b"\r\nERROR\r\n")
+    u.x("AT+CFUN=1", b"\r\nOK\r\n")
+    activate(u)
+    srv.close()
+
+
+def test_binary_roundtrip_property(vm):
+    """Random payloads survive QISEND (fixed length) and QIRD unchanged."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    u = Uart(vm.port)
+    u.x("ATE0", b"ATE0\r\r\nOK\r\n")
+    activate(u)
+    peer, _ = tcp_pair(u)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.binary(min_size=1, max_size=1460))
+    def roundtrip(data):
+        u.x("AT+QISEND=0,%d" % len(data), b"\r\n> ")
+        u.send(data)
+        u.expect(b"\r\nSEND OK\r\n")
+        assert recv_exact(peer, len(data)) == data
+        peer.sendall(data)
+        u.expect(b'\r\n+QIURC: "recv",0\r\n')
+        deadline = time.monotonic() + 5
+        while vm.connections()[0]["unread"] < len(data) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        u.x("AT+QIRD=0,1500", b"\r\n+QIRD: %d\r\n%s\r\n\r\nOK\r\n" % (len(data), data))
+        got = data
+        assert got == data
+
+    roundtrip()
+    peer.close()
+    u.close()

@@ -3,27 +3,42 @@
 
 The module side of every connection is a real socket on the loopback interface: AT+QIOPEN opens
 real TCP/UDP sockets, listeners accept real clients. Only 127.x.x.x is reachable; host names
-resolve only through the module's own table. A second TCP port carries the pins (PWRKEY, RESET,
-DTR in; STATUS, RI out) as ASCII lines. The module clock can run faster than real time (speed),
-the UART can be throttled to a baud rate, and faults can be injected (see the fault_* methods and
-``--help``).
+resolve only through the module's own table. A second TCP port carries the pins as ASCII lines:
+the host sends ``PWRKEY 0|1``, ``RESET 0|1``, ``DTR 0|1``; the module sends ``STATUS 0|1`` and
+``RI 0|1`` on every change and once each when the pin connection is accepted. The module clock
+runs ``speed`` times faster than real time, the UART can be throttled to a baud rate, and faults
+can be injected (the fault_* methods, ``--fault`` and stdin of the standalone program).
 
-Design notes (where the manual is silent, what was chosen):
+Choices made where the manual is silent:
 
 * One event-loop thread owns all state; public methods are marshalled onto it.
-* Responses are written as a unit; URCs raised while a command runs (or in transparent mode)
-  are queued and written after the final result code.
-* Info lines of one response are written like a real module: ``\\r\\nL1\\r\\nL2\\r\\n\\r\\nOK\\r\\n``.
-* AT+QIGETERROR answers ``+QIGETERROR: <err>, <text>`` exactly as the manual's example 4.9.
-* ESC during ``AT+QISEND=<id>`` (variable length) cancels: nothing is sent, ``\\r\\nOK\\r\\n``.
-* Using a context that is not active (QIOPEN, QNTP, QIDNSGIP) answers ERROR, QIGETERROR 566;
-  AT+QPING answers OK then ``+QPING: 5``.
+* Responses are written as a unit; URCs raised while a command runs, while the QISEND prompt
+  waits for data, or in transparent mode are queued and written after the final result code.
+* Several info lines of one response are written like a real module:
+  CR LF line1 CR LF line2 CR LF, then CR LF OK CR LF (no blank line between info lines).
+* AT+QIGETERROR answers ``+QIGETERROR: <err>, <text>`` exactly as the manual's example 4.9
+  (comma, space, lower-case text of chapter 3; 0 is "operation successfully").
+* ESC during ``AT+QISEND=<id>`` (variable length) cancels: nothing is sent, the answer is OK.
+  More than 1460 bytes before Ctrl-Z answer ERROR at once.
+* Using a context that is not active (QIOPEN, QNTP, QIDNSGIP, QIDNSCFG write) answers ERROR,
+  QIGETERROR 566; AT+QPING answers OK then ``+QPING: 5``. A 4th active context: ERROR, 556.
+* TCP LISTENER / UDP SERVICE with local port 0 bind an ephemeral port (QISTATE shows it);
+  access mode 2 for them answers ERROR 559. Incoming connections get the highest free ID.
+* A failed open (+QIOPEN: <id>,<err> with err != 0, or ERROR in mode 2) frees the ID.
+* UDP SERVICE sends to non-loopback addresses answer SEND OK; the datagram is lost.
+* pdpdeact: the context's sockets close and go to state 4 (closing) with no "closed" URC; in
+  transparent mode NO CARRIER comes first.
+* AT&D1 and AT&D2: DTR 0->1 in transparent mode leaves it with OK (the connection stays up).
+  Power-up default is AT&D0 (DTR ignored).
+* AT+QPOWD, AT+QPOWD=0 and AT+QPOWD=1 all answer OK then POWERED DOWN, then STATUS 0.
+* PWRKEY powers the module off only when ``pwrkey_off_ms`` is given.
+* Command lines are terminated by CR; a following LF is accepted (and echoed); leading control
+  characters are ignored; lines not starting with AT are ignored (echo only).
 """
 
 import argparse
 import datetime
 import heapq
-import os
 import random
 import selectors
 import signal
@@ -144,6 +159,8 @@ def _split_params(s):
         if ch == '"':
             quoted = not quoted
             was_quoted = True
+            continue
+        if not quoted and ch in " \t":
             continue
         if ch == "," and not quoted:
             out.append(_param_value("".join(cur), was_quoted))
@@ -295,7 +312,7 @@ class VirtualModule:
         self.dns = {"localhost": "127.0.0.1"} if dns is None else dict(dns)
         self.ip = ip
         self.sim = sim
-        self.pin = pin
+        self.sim_pin = pin
         self.creg = creg
         self.cgreg = cgreg
         self.csq = csq
@@ -391,7 +408,14 @@ class VirtualModule:
         self._thread.join(5)
         for c in list(self._conns.values()):
             self._close_sock(c)
-        for s in (self._uart, self._pin, self._uart_srv, self._pin_srv, self._wake_r, self._wake_w):
+        for s in (
+            self._uart,
+            self._pin,
+            self._uart_srv,
+            self._pin_srv,
+            self._wake_r,
+            self._wake_w,
+        ):
             if s is not None:
                 try:
                     s.close()
@@ -555,7 +579,7 @@ class VirtualModule:
         self._invoke(self._reboot)
 
     def fault_error(self, prefix, code, count=1):
-        """Commands starting with prefix answer ERROR; QIGETERROR gives code. count None: always."""
+        """Commands starting with prefix answer ERROR, QIGETERROR code (count None: always)."""
         self._invoke(self._f_errors.append, [prefix.upper(), int(code), count])
 
     def fault_delay(self, prefix, ms, count=None):
@@ -598,11 +622,7 @@ class VirtualModule:
 
     def _invoke(self, fn, *args):
         """Run fn on the loop thread and return its result."""
-        if (
-            self._thread is None
-            or not self._running
-            or threading.current_thread() is self._thread
-        ):
+        if self._thread is None or not self._running or threading.current_thread() is self._thread:
             return fn(*args)
         done = threading.Event()
         box = []
@@ -1169,6 +1189,10 @@ class VirtualModule:
         except _CmeError as e:
             self._finish([], self._cme(e.code))
             return
+        except Exception:  # a bug in the module: answer ERROR rather than hang
+            sys.stderr.write("virtual module: internal error\n" + traceback.format_exc())
+            self._finish([], ERROR)
+            return
         if result is _DEFER:
             if self._cur_echo:
                 self._emit(self._cur_echo)
@@ -1381,7 +1405,7 @@ class VirtualModule:
         if kind == "write":
             if self._sim_ready():
                 raise _CmeError(3)
-            if _str(p, 0) != self.pin:
+            if _str(p, 0) != self.sim_pin:
                 raise _CmeError(16)
             self._sim_unlocked = True
             return []
@@ -1437,8 +1461,7 @@ class VirtualModule:
         if kind == "test":
             return ["+CSQ: (0-31,99),(0-7,99)"]
         if kind == "exec":
-            rssi = self.csq if self._reg("CREG") in (1, 5) or self._reg("CGREG") else self.csq
-            return ["+CSQ: %d,%d" % (rssi, self.ber)]
+            return ["+CSQ: %d,%d" % (self.csq, self.ber)]
         raise _ParamError()
 
     def _h_cops(self, kind, p):
@@ -2099,7 +2122,10 @@ class VirtualModule:
             self._complete([], ERROR)
             return
         self._last_err = 0
-        self._complete([], b"\r\nCONNECT\r\n")
+        if self._state not in ("busy", "exec"):
+            return
+        # not _complete(): held URCs and typed-ahead bytes belong to the transparent session
+        self._finish([], b"\r\nCONNECT\r\n")
         self._tm_enter(c)
 
     def _close_sock(self, c):
@@ -2816,8 +2842,10 @@ def apply_fault_command(vm, line, out=None):
             vm.clear_faults()
         elif cmd == "state":
             if out:
-                out("power %s status %d contexts %s connections %s" % (
-                    vm.power_state, vm.status, vm.active_contexts(), vm.connections()))  # fmt: skip
+                out(
+                    "power %s status %d contexts %s connections %s"
+                    % (vm.power_state, vm.status, vm.active_contexts(), vm.connections())
+                )
         else:
             return False
     except (ValueError, IndexError):
@@ -2841,14 +2869,28 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, default=1.0, help="module clock factor (default 1)")
     ap.add_argument("--baud", type=int, default=None, help="throttle the UART to BAUD/10 B/s")
     ap.add_argument("--off", action="store_true", help="start powered off (needs PWRKEY)")
-    ap.add_argument("--dns", action="append", default=[], metavar="NAME=IP",
-                    help="add a DNS table entry (repeatable; IP may be a,b for several)")
-    ap.add_argument("--fault", action="append", default=[], metavar="CMD",
-                    help="apply a fault command at start (repeatable; see below)")
+    ap.add_argument(
+        "--dns",
+        action="append",
+        default=[],
+        metavar="NAME=IP",
+        help="add a DNS table entry (repeatable; IP may be a,b for several)",
+    )
+    ap.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="apply a fault command at start (repeatable; see below)",
+    )
     ap.add_argument("--boot-ms", type=float, default=3000, help="boot time (module ms)")
     ap.add_argument("--pwrkey-on-ms", type=float, default=1000, help="PWRKEY low time to power on")
-    ap.add_argument("--pwrkey-off-ms", type=float, default=None,
-                    help="PWRKEY low time to power off (default: PWRKEY cannot power off)")
+    ap.add_argument(
+        "--pwrkey-off-ms",
+        type=float,
+        default=None,
+        help="PWRKEY low time to power off (default: PWRKEY cannot power off)",
+    )
     ap.add_argument("--qiact-ms", type=float, default=500, help="AT+QIACT duration (module ms)")
     ap.add_argument("--ip", default="10.7.157.1", help="IP address of context 1")
     ap.add_argument("--sim", default="READY", help='SIM state: READY, absent, "SIM PIN"')
@@ -2873,7 +2915,10 @@ def main(argv=None):
     for f in args.fault:
         if not apply_fault_command(vm, f):
             sys.stderr.write("unknown fault command: %s\n" % f)
-    print("virtual module: uart %s:%d pins %s:%d" % (host, vm.port, pin_host, vm.pin_port), flush=True)
+    print(
+        "virtual module: uart %s:%d pins %s:%d" % (host, vm.port, pin_host, vm.pin_port),
+        flush=True,
+    )
 
     stop = threading.Event()
 

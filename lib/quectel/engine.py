@@ -348,7 +348,8 @@ class ATEngine:
             self.trace = trace
         else:
             self.write(cmd, 0, n)
-        self.write(b"\r")
+        if cmd is not self._cbuf:  # hot commands carry their CR already
+            self.write(b"\r")
 
     def _wait(self, timeout_ms, cmd):
         clock = self.clock
@@ -444,7 +445,8 @@ class ATEngine:
         if n >= 0:
             buf[k] = 44
             k = self._put(k + 1, n)
-        return k
+        buf[k] = 13
+        return k + 1
 
     def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
         """`AT+QIRD` straight into `dst` (a memoryview); returns the byte count.

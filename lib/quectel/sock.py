@@ -44,15 +44,20 @@ _ERRNO = {554: errno.ECONNREFUSED, 555: errno.ECONNRESET, 557: errno.EINVAL,
           574: errno.EHOSTUNREACH}  # fmt: skip
 
 
+def _err(code):
+    # Two arguments, so that CPython sets .errno too.
+    return OSError(code, errno.errorcode.get(code, "error %d" % code))
+
+
 def os_error(e):
     """An OSError with a socket errno for a driver exception."""
     if isinstance(e, OSError):
         return e
     if isinstance(e, ATTimeout):
-        return OSError(errno.ETIMEDOUT)
+        return _err(errno.ETIMEDOUT)
     if isinstance(e, TCPIPError):
-        return OSError(_ERRNO.get(e.code, errno.EIO))
-    return OSError(errno.EIO)
+        return _err(_ERRNO.get(e.code, errno.EIO))
+    return _err(errno.EIO)
 
 
 class Socket(IOBase):
@@ -60,9 +65,9 @@ class Socket(IOBase):
 
     def __init__(self, modem, af=AF_INET, type=SOCK_STREAM, proto=0, mode=BUFFER, rxbuf=1500):
         if af != AF_INET:
-            raise OSError(errno.EAFNOSUPPORT)
+            raise _err(errno.EAFNOSUPPORT)
         if type not in (SOCK_STREAM, SOCK_DGRAM):
-            raise OSError(errno.EINVAL)
+            raise _err(errno.EINVAL)
         if mode not in (BUFFER, PUSH):
             raise ValueError("mode must be BUFFER or PUSH (transparent: Modem.transparent)")
         self.modem = modem
@@ -85,7 +90,7 @@ class Socket(IOBase):
         self._from = None  # sender of the datagram in _rbuf (UDP SERVICE, push)
         self._spill = None  # pushed bytes beyond _rbuf until the switch to buffer mode
         self._switch = False
-        self._incoming = []  # listeners: accepted connections not yet taken by accept()
+        self._queue = []  # listeners: accepted connections not yet taken by accept()
 
     def __repr__(self):
         return "<Socket %d %s %s>" % (self.cid, self.service, self.remote)
@@ -99,7 +104,7 @@ class Socket(IOBase):
                 socks[cid] = self
                 self.cid = cid
                 return cid
-        raise OSError(errno.ENFILE)
+        raise _err(errno.ENFILE)
 
     def _release(self):
         if 0 <= self.cid < 12 and self.modem.sockets[self.cid] is self:
@@ -108,9 +113,9 @@ class Socket(IOBase):
 
     def _check(self):
         if self._dead:
-            raise OSError(errno.ECONNABORTED)
+            raise _err(errno.ECONNABORTED)
         if self.cid < 0:
-            raise OSError(errno.ENOTCONN if self.service is None else errno.EBADF)
+            raise _err(errno.ENOTCONN if self.service is None else errno.EBADF)
 
     def _until(self, cond, timeout_ms, t0=None):
         # Feed the engine until cond() or timeout_ms after t0 (None: no limit); False on
@@ -175,8 +180,8 @@ class Socket(IOBase):
             self._release()
             m.opened(False)
             if not ok:
-                raise OSError(errno.ETIMEDOUT)
-            raise OSError(_ERRNO.get(self._open, errno.ECONNREFUSED))
+                raise _err(errno.ETIMEDOUT)
+            raise _err(_ERRNO.get(self._open, errno.ECONNREFUSED))
         raise os_error(err)
 
     def _opened(self, err):
@@ -185,7 +190,7 @@ class Socket(IOBase):
     def connect(self, address):
         """Connect to (host, port); host may be a name, resolved by the module."""
         if self.cid >= 0:
-            raise OSError(errno.EISCONN)
+            raise _err(errno.EISCONN)
         host, port = address
         host = check_text(host, "host", 253)
         check_port(port)
@@ -203,13 +208,13 @@ class Socket(IOBase):
     def listen(self, backlog=1):
         """Start the TCP LISTENER on the bound port; incoming connections queue for accept."""
         if self.type != SOCK_STREAM or not self._local:
-            raise OSError(errno.EINVAL)
+            raise _err(errno.EINVAL)
         self._require_up()
         self._qiopen("TCP LISTENER", "127.0.0.1", 0, self._local)
 
     def _require_up(self):
         if not self.modem.isconnected():
-            raise OSError(errno.ENETUNREACH)
+            raise _err(errno.ENETUNREACH)
 
     def _incoming(self, cid, ip, port):
         child = Socket(self.modem, AF_INET, SOCK_STREAM, 0, self.mode, self._rxsize)
@@ -217,15 +222,15 @@ class Socket(IOBase):
         child.service = "TCP INCOMING"
         child.remote = (ip, port)
         self.modem.sockets[cid] = child
-        self._incoming.append(child)
+        self._queue.append(child)
 
     def accept(self):
         """Wait for a client: returns (socket, (ip, port)). Clients not in `allow` are closed."""
         self._check()
         while True:
-            if not self._incoming and not self._until(lambda: self._incoming, self._timeout):
-                raise OSError(errno.ETIMEDOUT if self._timeout else errno.EAGAIN)
-            child = self._incoming.pop(0)
+            if not self._queue and not self._until(lambda: self._queue, self._timeout):
+                raise _err(errno.ETIMEDOUT if self._timeout else errno.EAGAIN)
+            child = self._queue.pop(0)
             if self.allow is None or child.remote[0] in self.allow:
                 return child, child.remote
             child.close()
@@ -246,7 +251,8 @@ class Socket(IOBase):
         return self._re - self._rs
 
     def _readable(self):
-        return self._re > self._rs or self._avail or self._eof or self._spill or self._dead
+        return (self._re > self._rs or (self._avail and self.mode == BUFFER) or self._eof
+                or self._spill or self._dead)  # fmt: skip
 
     def _push_begin(self, n, ip, port):
         if ip is not None:
@@ -309,12 +315,12 @@ class Socket(IOBase):
         while True:
             if not self._until(self._readable, self._timeout, t0):
                 if self._timeout == 0:
-                    raise OSError(errno.EAGAIN)
-                raise OSError(errno.ETIMEDOUT)
+                    raise _err(errno.EAGAIN)
+                raise _err(errno.ETIMEDOUT)
             if self._re > self._rs or self._spill:
                 return self._take(buf, n)
             if self._dead:
-                raise OSError(errno.ECONNABORTED)
+                raise _err(errno.ECONNABORTED)
             if self._avail and self.mode == BUFFER:
                 got = self._read_module(buf, n)
                 if got:
@@ -325,7 +331,7 @@ class Socket(IOBase):
 
     def _check_recv(self):
         if self.cid < 0:
-            raise OSError(errno.EBADF if self.service else errno.ENOTCONN)
+            raise _err(errno.EBADF if self.service else errno.ENOTCONN)
         self._service()
 
     def _read_module(self, buf, n):
@@ -404,7 +410,7 @@ class Socket(IOBase):
         pause = 10
         while True:
             if self._dead:
-                raise OSError(errno.ECONNABORTED)
+                raise _err(errno.ECONNABORTED)
             if self._run(m.at.send_data, self.cid, buf, off, n, addr):
                 return True
             if clock.ticks_diff(clock.ticks_ms(), t0) + pause > limit:
@@ -416,25 +422,25 @@ class Socket(IOBase):
         """Send up to 1460 bytes; returns how many were taken."""
         self._check()
         if self._eof and self.type == SOCK_STREAM:
-            raise OSError(errno.ECONNRESET)
+            raise _err(errno.ECONNRESET)
         n = min(len(buf), MAX_SEND)
         if not n:
             return 0
         if not self._send_chunk(buf, 0, n):
-            raise OSError(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
+            raise _err(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
         return n
 
     def sendall(self, buf):
         """Send everything, in 1460-byte commands."""
         self._check()
         if self._eof and self.type == SOCK_STREAM:
-            raise OSError(errno.ECONNRESET)
+            raise _err(errno.ECONNRESET)
         off = 0
         total = len(buf)
         while off < total:
             n = min(total - off, MAX_SEND)
             if not self._send_chunk(buf, off, n):
-                raise OSError(errno.ETIMEDOUT)
+                raise _err(errno.ETIMEDOUT)
             off += n
 
     def write(self, buf):
@@ -450,7 +456,7 @@ class Socket(IOBase):
     def sendto(self, buf, address):
         """Send a datagram to (ip, port); opens a UDP SERVICE on first use if not bound."""
         if self.type != SOCK_DGRAM:
-            raise OSError(errno.EOPNOTSUPP)
+            raise _err(errno.EOPNOTSUPP)
         host, port = address
         check_text(host, "host", 253)
         check_port(port)
@@ -460,9 +466,9 @@ class Socket(IOBase):
         if self.service == "UDP":
             return self.send(buf)
         if len(buf) > MAX_SEND:
-            raise OSError(errno.EMSGSIZE)
+            raise _err(errno.EMSGSIZE)
         if not self._send_chunk(buf, 0, len(buf), (host, port)):
-            raise OSError(errno.ETIMEDOUT)
+            raise _err(errno.ETIMEDOUT)
         return len(buf)
 
     def wait_acked(self, timeout_ms=None):
@@ -483,7 +489,7 @@ class Socket(IOBase):
                 return total
             if i + 1 < polls:
                 self._until(lambda: False, p.ack_poll_ms)
-        raise OSError(errno.ETIMEDOUT)
+        raise _err(errno.ETIMEDOUT)
 
     flush = wait_acked
 
@@ -503,10 +509,25 @@ class Socket(IOBase):
         if mode not in (BUFFER, PUSH):
             raise ValueError("mode must be BUFFER or PUSH")
         self._check()
+        if mode == PUSH and self.mode == BUFFER:
+            self._drain()  # what waits in the module is not pushed: take it first
         self._run(self.modem.command, b"AT+QISWTMD=%d,%d" % (self.cid, mode), b"")
         self.mode = mode
         if mode == BUFFER:
             self._avail = True  # anything that arrived meanwhile waits in the module
+
+    def _drain(self):
+        # Move everything the module holds for us into our own buffer.
+        if self._rbuf is None:
+            self._rbuf = bytearray(self._rxsize)
+        chunk = bytearray(MAX_READ)
+        self._avail = True
+        while self._avail:
+            k = self._read_module(chunk, MAX_READ)
+            if not k:
+                break
+            self._push_begin(k, None, None)
+            self._push_data(memoryview(chunk), 0, k)
 
     def _qiclose(self):
         try:
@@ -520,9 +541,9 @@ class Socket(IOBase):
             return
         if not self._dead:
             self._qiclose()
-        for child in self._incoming:
+        for child in self._queue:
             child.close()
-        self._incoming = []
+        self._queue = []
         self._release()
         self._rbuf = None
         self._spill = None
@@ -532,7 +553,7 @@ class Socket(IOBase):
             if self.cid >= 0 and not self._dead:
                 self.modem.at.poll()
             r = 0
-            if arg & _POLLIN and (self._readable() or self._incoming):
+            if arg & _POLLIN and (self._readable() or self._queue):
                 r |= _POLLIN
             if arg & _POLLOUT and self.cid >= 0:
                 r |= _POLLOUT
