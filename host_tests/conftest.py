@@ -102,3 +102,75 @@ def echo():
     srv = EchoServer()
     yield srv
     srv.close()
+
+
+class HTTPServers:
+    """Loopback HTTP and HTTPS servers (certificate made by trustme) for requests tests.
+
+    GET answers b"hello from <path>"; POST echoes the body back, upper-cased.
+    """
+
+    def __init__(self, tmpdir):
+        import http.server
+        import ssl
+        import threading
+
+        import trustme
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def _reply(self, body):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._reply(b"hello from " + self.path.encode())
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                self._reply(self.rfile.read(n).upper())
+
+            def log_message(self, *args):
+                pass
+
+        self.ca = trustme.CA()
+        cert = self.ca.issue_cert("localhost", "127.0.0.1")
+        self.ca_pem = os.path.join(tmpdir, "ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_pem)
+        self.ca_der = os.path.join(tmpdir, "ca.der")
+        with open(self.ca_der, "wb") as f:
+            f.write(ssl.PEM_cert_to_DER_cert(self.ca.cert_pem.bytes().decode()))
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.https = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(ctx)
+        self.https.socket = ctx.wrap_socket(self.https.socket, server_side=True)
+        self.threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1},
+                                         daemon=True) for s in (self.http, self.https)]  # fmt: skip
+        for t in self.threads:
+            t.start()
+
+    def close(self):
+        for s in (self.http, self.https):
+            s.shutdown()
+            s.server_close()
+
+
+@pytest.fixture
+def peers(tmp_path):
+    """Environment variables naming the loopback peers of the device suites."""
+    echo = EchoServer()
+    web = HTTPServers(str(tmp_path))
+    yield {
+        "ECHO_PORT": str(echo.port),
+        "HTTP_PORT": str(web.http.server_address[1]),
+        "HTTPS_PORT": str(web.https.server_address[1]),
+        "TLS_CA": web.ca_pem,
+        "TLS_CA_DER": web.ca_der,
+    }
+    web.close()
+    echo.close()

@@ -33,8 +33,15 @@ def run_suite(path, env_extra=None, timeout=300, heapsize=None):
 
 @pytest.mark.parametrize("path", [p for p in SUITES if os.path.basename(p) not in NEEDS_MODULE],
                          ids=os.path.basename)
-def test_device_suite(path):
-    code, out = run_suite(path)
+def test_device_suite(path, peers):
+    """Each suite gets a fresh virtual module (off: it boots by PWRKEY) and the peers."""
+    from conftest import SPEED
+    from virtual_module import VirtualModule
+
+    with VirtualModule(speed=SPEED, powered=False) as vm:
+        env = dict(peers, QUECTEL_UART="127.0.0.1:%d" % vm.port,
+                   QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port, QUECTEL_SPEED=str(SPEED))
+        code, out = run_suite(path, env)
     print(out)
     assert code == 0, out
     m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)

@@ -127,4 +127,50 @@ def heap_per_kb_sent_through_qisend():
     assert per_kb < 48, per_kb
 
 
+
+
+
+def canned_socket(answers, payload_len=-1):
+    from quectel import Modem
+    from quectel.modem import STAT_GOT_IP
+
+    m = Modem(CannedUART(answers, payload_len), clock=StepClock())
+    m.state = STAT_GOT_IP
+    s = m.socket()
+    s.cid = 0
+    s.service = "TCP"
+    s._avail = True
+    m.sockets[0] = s
+    return s
+
+
+@test
+def heap_per_kb_through_socket_recv_into_and_sendall():
+    rounds = 70
+    s = canned_socket(qird_answers(1500 * (rounds + 1)))
+    buf = bytearray(1500)
+    s.recv_into(buf)
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    got = 0
+    for _ in range(rounds):
+        got += s.recv_into(buf)
+    used_rx = gc.mem_alloc() - before
+    gc.enable()
+    s = canned_socket([b"\r\n> ", b"\r\nSEND OK\r\n"] * (rounds + 1), payload_len=1460)
+    data = memoryview(bytearray(1460))
+    s.sendall(data)
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    for _ in range(rounds):
+        s.sendall(data)
+    used_tx = gc.mem_alloc() - before
+    gc.enable()
+    rx = used_rx * 1024 / got
+    tx = used_tx * 1024 / (1460 * rounds)
+    print("heap: socket recv_into %.1f bytes/KB, sendall %.1f bytes/KB" % (rx, tx))
+    assert got == 1500 * rounds
+    assert rx < 48 and tx < 48, (rx, tx)
 run()

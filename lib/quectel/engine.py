@@ -126,10 +126,12 @@ class ATEngine:
         try:
             import select
 
-            self._poller = select.poll()
-            self._poller.register(uart, select.POLLIN)
+            poller = select.poll()
+            poller.register(uart, select.POLLIN)
+            # MicroPython's ipoll allocates nothing per call; CPython only has poll.
+            self._wait_rx = getattr(poller, "ipoll", poller.poll)
         except Exception:  # not pollable (a plain Python fake): sleep instead
-            self._poller = None
+            self._wait_rx = None
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -363,8 +365,8 @@ class ATEngine:
 
     def idle(self):
         """Wait a little for UART input (up to 1 ms)."""
-        if self._poller:
-            self._poller.poll(1)
+        if self._wait_rx:
+            self._wait_rx(1)
         else:
             self.clock.sleep_ms(1)
 

@@ -313,7 +313,7 @@ class Socket(IOBase):
             return self._take(buf, n)
         t0 = self.modem.clock.ticks_ms()
         while True:
-            if not self._until(self._readable, self._timeout, t0):
+            if not self._readable() and not self._until(self._readable, self._timeout, t0):
                 if self._timeout == 0:
                     raise _err(errno.EAGAIN)
                 raise _err(errno.ETIMEDOUT)
@@ -336,16 +336,20 @@ class Socket(IOBase):
 
     def _read_module(self, buf, n):
         # AT+QIRD into buf: TCP asks for n (<= 1500); UDP takes a whole datagram.
-        if self.type == SOCK_STREAM:
-            n = min(n, MAX_READ)
-            got = self._run(self.modem.at.read_data, self.cid, buf, n)
-            if got < n:
-                self._avail = False  # drained: the module announces new data (section 2.8)
-        else:
-            got = self._run(self.modem.at.read_data, self.cid, buf)
-            self._from = self.modem.at.remote
-            if not got:
-                self._avail = False
+        at = self.modem.at
+        try:
+            if self.type == SOCK_STREAM:
+                n = min(n, MAX_READ)
+                got = at.read_data(self.cid, buf, n)
+                if got < n:
+                    self._avail = False  # drained: the module announces new data (section 2.8)
+            else:
+                got = at.read_data(self.cid, buf)
+                self._from = at.remote
+                if not got:
+                    self._avail = False
+        except QuectelError as e:
+            raise os_error(e)
         return got
 
     def recv(self, n):
@@ -363,19 +367,26 @@ class Socket(IOBase):
             raise
 
     def read(self, n=-1):
-        """Read n bytes (fewer only at EOF); n=-1 reads until EOF."""
+        """Read n bytes (fewer at EOF, or when non-blocking and nothing more is waiting);
+        n=-1 reads until EOF. None if non-blocking and nothing is waiting."""
         out = bytearray()
         chunk = bytearray(MAX_READ)
         while n < 0 or len(out) < n:
             want = MAX_READ if n < 0 else min(MAX_READ, n - len(out))
-            k = self.recv_into(chunk, want)
-            if k is None or k == 0:
+            k = self.readinto(chunk, want)
+            if k is None:
+                if out:
+                    break
+                return None
+            if k == 0:
                 break
             out.extend(memoryview(chunk)[:k])
+            if self._timeout == 0 and not self._readable():
+                break
         return bytes(out)
 
     def readline(self):
-        """Read up to and including b"\\n" (or to EOF)."""
+        """Read up to and including b"\\n" (or to EOF). Non-blocking: what is there, or None."""
         if self._rbuf is None:
             self._rbuf = bytearray(self._rxsize)
         out = bytearray()
@@ -388,7 +399,9 @@ class Socket(IOBase):
                 if i >= 0:
                     return bytes(out)
             self._rs = self._re = 0
-            k = self.recv_into(self._rbuf)
+            k = self.readinto(self._rbuf)
+            if k is None:
+                return bytes(out) if out else None
             if not k:
                 return bytes(out)
             self._re = k
@@ -411,8 +424,11 @@ class Socket(IOBase):
         while True:
             if self._dead:
                 raise _err(errno.ECONNABORTED)
-            if self._run(m.at.send_data, self.cid, buf, off, n, addr):
-                return True
+            try:
+                if m.at.send_data(self.cid, buf, off, n, addr):
+                    return True
+            except QuectelError as e:
+                raise os_error(e)
             if clock.ticks_diff(clock.ticks_ms(), t0) + pause > limit:
                 return False
             self._until(lambda: False, pause)
@@ -430,8 +446,8 @@ class Socket(IOBase):
             raise _err(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
         return n
 
-    def sendall(self, buf):
-        """Send everything, in 1460-byte commands."""
+    def _send_all(self, buf):
+        # 1460-byte commands until done; returns the count sent before a timeout.
         self._check()
         if self._eof and self.type == SOCK_STREAM:
             raise _err(errno.ECONNRESET)
@@ -440,18 +456,22 @@ class Socket(IOBase):
         while off < total:
             n = min(total - off, MAX_SEND)
             if not self._send_chunk(buf, off, n):
-                raise _err(errno.ETIMEDOUT)
+                break
             off += n
+        return off
+
+    def sendall(self, buf):
+        """Send everything, in 1460-byte commands."""
+        if self._send_all(buf) < len(buf):
+            raise _err(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
 
     def write(self, buf):
-        """Stream write: sends everything, returns the count (None if it would block)."""
-        try:
-            self.sendall(buf)
-        except OSError as e:
-            if e.errno == errno.EAGAIN:
-                return None
-            raise
-        return len(buf)
+        """Stream write: returns the count sent (all of it unless non-blocking, when the
+        module's buffer filled up), or None if nothing could be sent."""
+        n = self._send_all(buf)
+        if n < len(buf) and self._timeout != 0:
+            raise _err(errno.ETIMEDOUT)
+        return n if n or not len(buf) else None
 
     def sendto(self, buf, address):
         """Send a datagram to (ip, port); opens a UDP SERVICE on first use if not bound."""

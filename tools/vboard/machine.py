@@ -21,6 +21,8 @@ import socket
 import sys
 import time
 
+_MPY = sys.implementation.name == "micropython"
+
 try:
     from micropython import const
 except ImportError:
@@ -176,10 +178,13 @@ class _SockIO:
                 return 0
             raise
 
-    def write(self, mv):
-        # n bytes accepted (may be partial), None when the socket buffer is full.
+    def write(self, buf, off, n):
+        # n bytes accepted (may be partial), None when the socket buffer is full. MicroPython's
+        # stream write(buf, off, n) sends a part of buf without making a slice object.
         try:
-            return self.s.send(mv)
+            if _MPY:
+                return self.s.write(buf, off, n)
+            return self.s.send(memoryview(buf)[off : off + n])
         except OSError as e:
             if e.errno in (_EAGAIN, _EWOULDBLOCK):
                 return None
@@ -246,13 +251,13 @@ class _TTYIO:
             raise
         return n if n else None
 
-    def write(self, mv):
+    def write(self, buf, off, n):
         # A tty write blocks until all is queued, so write a small chunk only when POLLOUT says
         # there is room; the caller keeps draining the receive side meanwhile.
         if not _ready(self.wpoll):
             return None
         try:
-            return self.f.write(mv[:_TTY_CHUNK])
+            return self.f.write(memoryview(buf)[off : off + min(n, _TTY_CHUNK)])
         except OSError as e:
             if e.errno in (_EAGAIN, _EWOULDBLOCK):
                 return None
@@ -417,6 +422,19 @@ class _Port:
     def read_into(self, dest, n):
         # machine.UART read semantics: wait `timeout` for the first byte, `timeout_char` for each
         # further one; None when nothing came.
+        io = self.io
+        if not self.cnt and _MPY and isinstance(io, _SockIO):
+            # Nothing buffered: read the link straight into dest (no copy, no slice object).
+            try:
+                got = io.s.readinto(dest, n)
+            except OSError as e:
+                if e.errno not in (_EAGAIN, _EWOULDBLOCK):
+                    raise
+                got = None
+            if got == 0:
+                self._lost()
+            if got:
+                return got
         got = 0
         wait = self.timeout
         while got < n:
@@ -431,8 +449,7 @@ class _Port:
             return True
         return _ready(self.io.wpoll)
 
-    def write(self, mv):
-        n = len(mv)
+    def write(self, buf, off, n):
         total = 0
         t0 = _ticks_ms()
         while total < n:
@@ -440,7 +457,7 @@ class _Port:
             if io is None and not (self.eof and self._revive()):
                 # No module on the wire: like a real TX line, the bytes go nowhere.
                 return n
-            r = self.io.write(mv[total:])
+            r = self.io.write(buf, off + total, n - total)
             if r:
                 total += r
                 t0 = _ticks_ms()
@@ -529,9 +546,15 @@ class UART(_IOBase):
         self._p.eof = False
 
     def any(self):
+        # Like machine.UART.any(): a count, or 1 for "some" (data still in the link).
         p = self._p
-        p.fill()
         _service()
+        if p.cnt:
+            return p.cnt
+        io = p.io
+        if _MPY and isinstance(io, _SockIO):
+            return 1 if _ready(io.rpoll) else 0
+        p.fill()
         return p.cnt
 
     def read(self, n=None):
@@ -576,15 +599,17 @@ class UART(_IOBase):
         # write(buf), write(buf, max_len), write(buf, off, max_len) as MicroPython streams do.
         if isinstance(buf, str):
             buf = buf.encode()
-        mv = memoryview(buf)
-        if off is not None:
-            if max_len is None:
-                mv = mv[:off]
-            else:
-                mv = mv[off : off + max_len]
-        if not len(mv):
+        size = len(buf)
+        if off is None:
+            off, n = 0, size
+        elif max_len is None:
+            off, n = 0, min(off, size)
+        else:
+            off = min(off, size)
+            n = min(max_len, size - off)
+        if n <= 0:
             return 0
-        return self._p.write(mv)
+        return self._p.write(buf, off, n)
 
     def sendbreak(self):
         pass
@@ -699,7 +724,7 @@ class _PinLink:
         msg = memoryview(("%s %d\n" % (name, level)).encode())
         t0 = _ticks_ms()
         while len(msg):
-            n = self.io.write(msg)
+            n = self.io.write(msg, 0, len(msg))
             if n == 0:
                 self.io.close()
                 self.io = None
