@@ -423,8 +423,9 @@ class _Port:
         # machine.UART read semantics: wait `timeout` for the first byte, `timeout_char` for each
         # further one; None when nothing came.
         io = self.io
-        if not self.cnt and _MPY and isinstance(io, _SockIO):
-            # Nothing buffered: read the link straight into dest (no copy, no slice object).
+        if not self.cnt and not self.timeout and _MPY and isinstance(io, _SockIO):
+            # Non-blocking and nothing buffered: read the link straight into dest (no copy, no
+            # slice object), as drivers polling a machine.UART with timeout=0 do.
             try:
                 got = io.s.readinto(dest, n)
             except OSError as e:
