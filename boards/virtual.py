@@ -52,3 +52,13 @@ def status():
 
 def ri():
     return _pin("RI")
+
+
+def clock():
+    # $QUECTEL_SPEED > 1 runs the driver's clock as fast as a virtual module started with
+    # the same --speed, so the manual's long timeouts pass quickly in tests and soaks.
+    import os
+
+    from quectel.clock import Clock
+
+    return Clock(int(os.getenv("QUECTEL_SPEED") or "1"))

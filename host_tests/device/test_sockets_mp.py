@@ -10,11 +10,9 @@ from mptest import run, test
 
 import quectel.socket as qsocket
 from quectel import Modem
-from quectel.clock import Clock
 
-SPEED = int(os.getenv("QUECTEL_SPEED") or "1")
 ECHO = int(os.getenv("ECHO_PORT"))
-modem = Modem.for_board(board, clock=Clock(SPEED))
+modem = Modem.for_board(board)
 
 
 def pattern(n, seed):

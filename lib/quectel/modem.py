@@ -129,7 +129,9 @@ class Modem(Events):
 
     @classmethod
     def for_board(cls, board, **kw):
-        """A Modem wired as a `boards/` module describes."""
+        """A Modem wired as a `boards/` module describes (its optional `clock()` too)."""
+        if hasattr(board, "clock") and "clock" not in kw:
+            kw["clock"] = board.clock()
         return cls(board.uart(), pwrkey=board.pwrkey(), reset=board.reset(), dtr=board.dtr(),
                    status=board.status(), pwrkey_active=board.PWRKEY_ACTIVE,
                    reset_active=board.RESET_ACTIVE, dtr_active=board.DTR_ACTIVE,
