@@ -50,6 +50,9 @@ _DONE = const(4)
 _URC_WORDS = (b"RDY", b"POWERED DOWN", b"+QIURC:", b"+QIOPEN:", b"+QPING:", b"+QNTP:",
               b"+CPIN:", b"+CREG:", b"+CGREG:", b"+CFUN:", b"+QIND:", b"+QUSIM:")  # fmt: skip
 _RECV = b'+QIURC: "recv",'
+_NO_CARRIER = b"\r\nNO CARRIER\r\n"
+_OK_LINE = b"\r\nOK\r\n"
+_QUIET_MS = const(100)  # silence after NO CARRIER before we believe it ended the mode
 _QIRD = b"+QIRD:"
 
 
@@ -123,6 +126,10 @@ class ATEngine:
         self.trace = None  # set to print-like callable(direction, bytes) to log the traffic
         self._pos = 0
         self._skip = False
+        self._data = None  # transparent mode: where payload goes
+        self._leave_at = None
+        self._held = None
+        self._sink = None  # becomes _data on CONNECT
         try:
             import select
 
@@ -138,6 +145,8 @@ class ATEngine:
     def poll(self):
         """Consume what the UART has, dispatching lines and payloads. True if bytes came."""
         uart = self._uart
+        if self._data is not None and self._r < self._w:
+            self._process()  # held bytes: the sink may have room now, or a marker is due
         if not uart.any():
             return False
         r = self._r
@@ -149,6 +158,8 @@ class ATEngine:
                 self._buf[: w - r] = self._mv[r:w]
                 w -= r
                 r = 0
+            elif self._data is not None:
+                return False  # the transparent sink is full: leave the bytes in the UART
             else:  # a line longer than the buffer: drop it up to its end
                 self.garbage += 1
                 self._skip = True
@@ -167,6 +178,11 @@ class ATEngine:
     def _process(self):
         buf = self._buf
         while self._r < self._w:
+            if self._data is not None:
+                self._data_process()
+                if self._data is not None:
+                    return  # all payload delivered (or the sink is full): wait for more
+                continue  # the mode ended: what follows is command output
             r = self._r
             if self._need:
                 k = min(self._need, self._w - r)
@@ -199,6 +215,99 @@ class ATEngine:
                 t -= 1
             if r < t:
                 self._line(r, t)
+
+    # ---- transparent access mode (section 1.2) ----------------------------------------------
+
+    def enter_data(self, sink):
+        """The UART now carries one connection's payload: bytes go to `sink` (see `_data_process`)
+        until `NO CARRIER` or, after `leaving()`, the `OK` that ends the mode."""
+        self._data = sink
+        self._leave_at = None
+        self._held = None
+
+    @property
+    def data_mode(self):
+        return self._data is not None
+
+    def leaving(self, after_ms):
+        """We asked to leave (+++ or DTR): accept the module's `OK` once after_ms have passed."""
+        self._leave_at = self.clock.ticks_ms() + after_ms
+
+    def _tail(self, marker, r, w):
+        # Length of the longest end of buf[r:w] that is a beginning of marker.
+        buf = self._buf
+        k = min(len(marker), w - r)
+        while k:
+            i = 0
+            while i < k and buf[w - k + i] == marker[i]:
+                i += 1
+            if i == k:
+                return k
+            k -= 1
+        return 0
+
+    def _data_process(self):
+        # Payload goes to the sink until a mode-ending marker:
+        # - after our +++/DTR (once its guard time has passed) the module's "OK": what follows
+        #   it is command-mode output (URCs) and is parsed as lines again;
+        # - "NO CARRIER" followed by quiet or by a URC ("\r\n+").
+        # A marker seen anywhere else is payload. An end of the buffer that may be the start of
+        # a marker is held until more bytes come or the line stays quiet.
+        buf = self._buf
+        clock = self.clock
+        now = clock.ticks_ms()
+        r, w = self._r, self._w
+        e = w  # payload ends here
+        end = 0  # 1: our leave was answered; 2: the carrier was lost
+        resume = w
+        leaving = self._leave_at is not None and clock.ticks_diff(now, self._leave_at) >= 0
+        if leaving:
+            i = buf.find(_OK_LINE, r, w)
+            if i >= 0:
+                e, end, resume = i, 1, i + len(_OK_LINE)
+        j = buf.find(_NO_CARRIER, r, e)
+        while j >= 0 and not end:
+            after = j + len(_NO_CARRIER)
+            if after == w or w - after < 3:
+                e = j  # hold it: quiet decides
+                if after == w and self._quiet(w, now):
+                    end, resume = 2, w
+                break
+            if buf[after] == 13 and buf[after + 1] == 10 and buf[after + 2] == 43:
+                e, end, resume = j, 2, after
+                break
+            j = buf.find(_NO_CARRIER, j + 1, w)
+        if not end and e == w:
+            hold = self._tail(_NO_CARRIER, r, w)
+            if leaving:
+                hold = max(hold, self._tail(_OK_LINE, r, w))
+            if hold and not self._quiet(w, now):
+                e = w - hold
+        if e > r:
+            n = self._data.data_room()
+            if n < e - r:
+                e = r + n
+                end = 0
+            if e > r:
+                self._data.data_in(self._mv, r, e)
+                self._r = e
+        if end:
+            self._r = resume
+            self._end_data(end == 2)
+
+    def _quiet(self, w, now):
+        # True once no byte has arrived for _QUIET_MS with the buffer ending at w.
+        if self._held is None or self._held[0] != w:
+            self._held = (w, now)
+            return False
+        return self.clock.ticks_diff(now, self._held[1]) >= _QUIET_MS
+
+    def _end_data(self, carrier_lost):
+        sink = self._data
+        self._data = None
+        self._leave_at = None
+        self._held = None
+        sink.data_end(carrier_lost)
 
     def _payload(self, s, e):
         if self._push:
@@ -246,6 +355,9 @@ class ATEngine:
             if self._is(s, t, b"NO CARRIER"):
                 return self._finish(NO_CARRIER)
             if self._connect and self._has(s, t, b"CONNECT"):
+                if self._sink is not None:
+                    self.enter_data(self._sink)  # what follows CONNECT is payload
+                    self._sink = None
                 return self._finish(CONNECT)
             if self._has(s, t, b"AT") or self._has(s, t, b"at"):
                 return  # echo of the command (ATE1)
@@ -337,6 +449,8 @@ class ATEngine:
     def _begin(self, cmd, n, info, connect=False, prompt=False):
         if self._state != _IDLE and self._state != _DONE:
             raise QuectelError("a command is already running")
+        if self._data is not None:
+            raise QuectelError("the UART is in transparent mode: leave it first")
         self._info = info
         self._lines = [] if info is not None else None
         self._connect = connect
@@ -373,6 +487,7 @@ class ATEngine:
     def abort(self):
         """Forget the running command (after a timeout or a cancelled task)."""
         self._state = _IDLE
+        self._sink = None
         self._dst = None
         self._lines = None
 
@@ -382,17 +497,18 @@ class ATEngine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False):
+    def command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
         """Run `cmd` (bytes, without CR) and return its information lines (list of bytes).
 
         `info` is the prefix of the lines that answer it; by default it is derived from the
         command (`AT+QIACT?` -> `+QIACT:`), and `b""` takes every line that is not a URC.
         Raises `ATTimeout`, `CMEError`, or for TCP/IP commands the precise `TCPIPError` that
-        `AT+QIGETERROR` names.
+        `AT+QIGETERROR` names. With a `sink`, `CONNECT` enters transparent mode (`enter_data`).
         """
         if info is None:
             info = _info_prefix(cmd)
-        self._begin(cmd, len(cmd), info, connect)
+        self._sink = sink
+        self._begin(cmd, len(cmd), info, connect or sink is not None)
         self._wait(timeout_ms, cmd)
         return self.end(cmd)
 

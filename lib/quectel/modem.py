@@ -126,6 +126,7 @@ class Modem(Events):
         self._dns = []  # [(host, expiry_ticks, [ips])]
         self.incoming_full = 0  # count of "+QIURC: incoming full"
         self._pushing = None
+        self.last_transparent = None  # the socket that left transparent mode last (for ATO)
 
     @classmethod
     def for_board(cls, board, **kw):
@@ -173,11 +174,11 @@ class Modem(Events):
 
     # ---- commands --------------------------------------------------------------------------
 
-    def command(self, cmd, info=None, timeout_ms=None, connect=False):
+    def command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
         """Run an AT command (bytes, no CR); see `ATEngine.command`. A timeout marks the
         module unresponsive, so `check()` reboots it (chapter 1, note 1)."""
         try:
-            return self.at.command(cmd, info, timeout_ms or self.policy.at_ms, connect)
+            return self.at.command(cmd, info, timeout_ms or self.policy.at_ms, connect, sink)
         except ATTimeout:
             self._set(STAT_NO_RESPONSE, "no answer")
             raise
@@ -206,12 +207,12 @@ class Modem(Events):
     # ---- unsolicited results ---------------------------------------------------------------
 
     def data(self, cid):
-        s = self.sockets[cid]
+        s = self.sockets[cid] if cid < len(self.sockets) else None  # a garbled ID: ignore
         if s is not None:
             s._notify()
 
     def push(self, cid, n, ip, port):
-        s = self.sockets[cid]
+        s = self.sockets[cid] if cid < len(self.sockets) else None  # payload is skipped
         self._pushing = s
         if s is not None:
             s._push_begin(n, ip, port)
@@ -549,6 +550,8 @@ class Modem(Events):
         if self._apn is None:
             return False
         self.at.poll()
+        if self.at.data_mode:
+            return self.state == STAT_GOT_IP  # the UART belongs to a transparent connection
         clock = self.clock
         if self.state == STAT_GOT_IP and not self._pdp_lost and not self._restarted:
             return True
@@ -596,10 +599,19 @@ class Modem(Events):
 
     def socket(self, af=2, type=1, proto=0, mode=0):
         """A socket over this module: AF_INET, SOCK_STREAM or SOCK_DGRAM; mode 0 buffer
-        access (default) or 1 direct push."""
+        access (default), 1 direct push, 2 transparent (the UART then carries only this
+        connection's payload until `leave()`)."""
         from .sock import Socket
 
         return Socket(self, af, type, proto, mode)
+
+    def resume(self):
+        """`ATO`: back to transparent mode on the connection that left it last (section 1.2)."""
+        s = self.last_transparent
+        if s is None or s.cid < 0:
+            raise QuectelError("no connection left transparent mode")
+        s.resume()
+        return s
 
     # ---- network utilities -----------------------------------------------------------------
 

@@ -68,8 +68,8 @@ class Socket(IOBase):
             raise _err(errno.EAFNOSUPPORT)
         if type not in (SOCK_STREAM, SOCK_DGRAM):
             raise _err(errno.EINVAL)
-        if mode not in (BUFFER, PUSH):
-            raise ValueError("mode must be BUFFER or PUSH (transparent: Modem.transparent)")
+        if mode not in (BUFFER, PUSH, TRANSPARENT):
+            raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
         self.modem = modem
         self.type = type
         self.mode = mode
@@ -91,6 +91,10 @@ class Socket(IOBase):
         self._spill = None  # pushed bytes beyond _rbuf until the switch to buffer mode
         self._switch = False
         self._queue = []  # listeners: accepted connections not yet taken by accept()
+        self._tx_last = 0  # transparent mode: when we last wrote, and the '+' run after silence
+        self._plus = -1
+        self._plus_t = 0
+        self._unbounded = False  # accept any amount of payload (while leaving)
 
     def __repr__(self):
         return "<Socket %d %s %s>" % (self.cid, self.service, self.remote)
@@ -159,6 +163,12 @@ class Socket(IOBase):
             cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
                 m.context, cid, service, host, rport, lport, self.mode)
             try:
+                if self.mode == TRANSPARENT:  # answered by CONNECT, no +QIOPEN (section 2.4)
+                    self._transparent_begin()
+                    m.command(cmd.encode(), b"-", p.qiopen_ms, sink=self)
+                    self.service = service
+                    m.opened(True)
+                    return
                 m.command(cmd.encode(), b"-", p.at_ms)
             except TCPIPError as e:
                 self._release()
@@ -329,6 +339,115 @@ class Socket(IOBase):
             if self._eof and not self._avail and self._re == self._rs:
                 return 0
 
+    # ---- transparent mode: the engine's data sink ------------------------------------------
+
+    def _transparent_begin(self):
+        if self._rbuf is None:
+            self._rbuf = bytearray(max(self._rxsize, 2048))
+        self.mode = TRANSPARENT
+        self._eof = False
+        self._tx_last = self.modem.clock.ticks_ms()  # the command line was input too
+        self._plus = -1
+
+    def data_room(self):
+        if self._unbounded:
+            return 1 << 30
+        if self._rs == self._re:
+            self._rs = self._re = 0
+        elif self._rs and self._re == len(self._rbuf):
+            self._rbuf[: self._re - self._rs] = memoryview(self._rbuf)[self._rs : self._re]
+            self._re -= self._rs
+            self._rs = 0
+        return len(self._rbuf) - self._re
+
+    def data_in(self, mv, start, end):
+        if self._spill is None and end - start <= len(self._rbuf) - self._re:
+            self._rbuf[self._re : self._re + end - start] = mv[start:end]
+            self._re += end - start
+        else:
+            if self._spill is None:
+                self._spill = bytearray()
+            self._spill.extend(mv[start:end])
+
+    def data_end(self, carrier_lost):
+        if carrier_lost:  # section 1.2: NO CARRIER; AT+QICLOSE is still needed (close())
+            self._eof = True
+            self.mode = BUFFER
+        self.modem.last_transparent = self
+
+    def _raw_write(self, buf, off, n):
+        # Transparent payload goes straight to the UART. "+++" is an escape only after 1 s of
+        # silence, alone within 1 s, then 1 s of silence (section 1.2): a write that would be
+        # exactly that is split so the three '+' are more than 1 s apart.
+        at = self.modem.at
+        clock = self.modem.clock
+        now = clock.ticks_ms()
+        if clock.ticks_diff(now, self._tx_last) >= 1000:
+            self._plus = 0
+            self._plus_t = now
+        if self._plus >= 0:
+            i = 0
+            while i < n and self._plus + i < 4 and buf[off + i] == 43:
+                i += 1
+            if i == n and self._plus + i == 3:
+                if n > 1:
+                    at.write(buf, off, n - 1)
+                wait = 1100 - clock.ticks_diff(clock.ticks_ms(), self._plus_t)
+                self._until(lambda: False, wait)
+                off += n - 1
+                n = 1
+                self._plus = -1
+            elif i < n or self._plus + i > 3:
+                self._plus = -1
+            else:
+                self._plus += i
+        at.write(buf, off, n)
+        self._tx_last = clock.ticks_ms()
+
+    def leave(self):
+        """Leave transparent mode: DTR pulse when wired (AT&D1), else `+++` with its 1 s
+        guard times. The connection stays open in buffer access mode; payload that arrived
+        meanwhile is kept."""
+        m = self.modem
+        at = m.at
+        if self.mode != TRANSPARENT or not at.data_mode:
+            raise OSError(errno.EINVAL)
+        clock = m.clock
+        self._unbounded = True
+        try:
+            if m._dtr is not None:
+                at.leaving(0)  # AT&D1: the OK answers the DTR edge at once
+                m._dtr.set(False)
+                self._until(lambda: False, 100)
+                m._dtr.set(True)
+            else:
+                idle = clock.ticks_diff(clock.ticks_ms(), self._tx_last)
+                self._until(lambda: False, 1100 - idle)  # 1 s of silence before
+                at.write(b"+++")
+                at.leaving(1000)  # and after: only then is the OK the module's
+            if not self._until(lambda: not at.data_mode, 5000):
+                raise _err(errno.ETIMEDOUT)
+        finally:
+            self._unbounded = False
+        self.mode = BUFFER
+        self._avail = True  # anything later waits in the module for AT+QIRD
+
+    def resume(self):
+        """Back to transparent mode: `ATO` if this connection left it last, else
+        `AT+QISWTMD=<id>,2` (both answer CONNECT, section 2.9)."""
+        self._check()
+        self._drain()
+        self._transparent_begin()
+        m = self.modem
+        try:
+            if m.last_transparent is self:
+                m.command(b"ATO", b"-", None, sink=self)
+            else:
+                m.command(b"AT+QISWTMD=%d,2" % self.cid, b"-", None, sink=self)
+        except QuectelError as e:
+            self.mode = BUFFER
+            raise os_error(e)
+
     def _check_recv(self):
         if self.cid < 0:
             raise _err(errno.EBADF if self.service else errno.ENOTCONN)
@@ -442,6 +561,9 @@ class Socket(IOBase):
         n = min(len(buf), MAX_SEND)
         if not n:
             return 0
+        if self.mode == TRANSPARENT and self.modem.at.data_mode:
+            self._raw_write(buf, 0, n)
+            return n
         if not self._send_chunk(buf, 0, n):
             raise _err(errno.EAGAIN if self._timeout == 0 else errno.ETIMEDOUT)
         return n
@@ -453,6 +575,9 @@ class Socket(IOBase):
             raise _err(errno.ECONNRESET)
         off = 0
         total = len(buf)
+        if self.mode == TRANSPARENT and self.modem.at.data_mode:
+            self._raw_write(buf, 0, total)
+            return total
         while off < total:
             n = min(total - off, MAX_SEND)
             if not self._send_chunk(buf, off, n):
@@ -525,9 +650,14 @@ class Socket(IOBase):
         pass  # SO_REUSEADDR and friends: the module has no such options
 
     def set_mode(self, mode):
-        """Switch between BUFFER and PUSH access mode on an open socket (AT+QISWTMD)."""
-        if mode not in (BUFFER, PUSH):
-            raise ValueError("mode must be BUFFER or PUSH")
+        """Switch the access mode of an open socket (AT+QISWTMD, section 2.9)."""
+        if mode not in (BUFFER, PUSH, TRANSPARENT):
+            raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
+        if mode == TRANSPARENT:
+            self.modem.last_transparent = None
+            return self.resume()
+        if self.mode == TRANSPARENT and self.modem.at.data_mode:
+            self.leave()
         self._check()
         if mode == PUSH and self.mode == BUFFER:
             self._drain()  # what waits in the module is not pushed: take it first
@@ -559,8 +689,15 @@ class Socket(IOBase):
         """AT+QICLOSE (section 2.5); buffered data is discarded."""
         if self.cid < 0:
             return
+        if self.mode == TRANSPARENT and self.modem.at.data_mode:
+            try:
+                self.leave()
+            except OSError:
+                pass
         if not self._dead:
             self._qiclose()
+        if self.modem.last_transparent is self:
+            self.modem.last_transparent = None
         for child in self._queue:
             child.close()
         self._queue = []

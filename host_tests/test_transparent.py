@@ -1,0 +1,134 @@
+"""Transparent access mode (section 1.2): payload-only UART, +++ and DTR exits, NO CARRIER."""
+
+import socket as pysocket
+import threading
+
+import pytest
+from conftest import make_modem
+from test_sockets import payload
+
+from quectel import QuectelError
+from quectel import sock as S
+
+
+def open_transparent(m, port):
+    s = m.socket(mode=S.TRANSPARENT)
+    s.settimeout(20)
+    s.connect(("127.0.0.1", port))
+    assert m.at.data_mode
+    return s
+
+
+def read_exactly(s, n):
+    out = bytearray()
+    while len(out) < n:
+        k = s.recv(min(1500, n - len(out)))
+        assert k, "EOF after %d bytes" % len(out)
+        out += k
+    return bytes(out)
+
+
+def test_one_megabyte_binary_echo(modem, echo):
+    s = open_transparent(modem, echo.port)
+    data = payload(1024 * 1024, seed=3) + b"+++" + b"\r\nNO CARRIER\r\n" + b"tail"
+    for off in range(0, len(data), 8192):
+        s.sendall(data[off : off + 8192])
+        got = read_exactly(s, min(8192, len(data) - off))
+        assert got == data[off : off + 8192], off
+    assert modem.at.data_mode  # nothing in the payload made the stack leave
+    s.leave()
+    assert not modem.at.data_mode
+    s.close()
+
+
+def test_commands_are_refused_while_transparent(modem, echo):
+    s = open_transparent(modem, echo.port)
+    with pytest.raises(QuectelError, match="transparent"):
+        modem.command(b"AT")
+    s.leave()
+    assert modem.command(b"AT", b"") == []
+    s.close()
+
+
+def test_plus_plus_plus_alone_after_silence_is_payload(modem, echo, vm):
+    s = open_transparent(modem, echo.port)
+    modem.clock.sleep_ms(1200)  # 1 s of silence before ...
+    s.sendall(b"+++")  # ... the three characters alone ...
+    modem.clock.sleep_ms(1200)  # ... and 1 s after: still not an escape
+    assert read_exactly(s, 3) == b"+++"
+    assert modem.at.data_mode
+    s.sendall(b"after")
+    assert read_exactly(s, 5) == b"after"
+    s.leave()
+    s.close()
+
+
+def test_leave_by_plus_keeps_data_arriving_meanwhile_then_ato(modem):
+    srv = pysocket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    s = open_transparent(modem, srv.getsockname()[1])
+    peer, _ = srv.accept()
+    peer.sendall(b"before;")
+    assert read_exactly(s, 7) == b"before;"
+    timer = threading.Timer(0.005, peer.sendall, args=(b"during-the-exit;" * 50,))
+    timer.start()
+    s.leave()  # +++ with guard times
+    timer.join()
+    peer.sendall(b"after;")
+    want = b"during-the-exit;" * 50 + b"after;"
+    assert read_exactly(s, len(want)) == want  # buffer mode now: AT+QIRD
+    modem.resume()  # ATO
+    assert modem.at.data_mode
+    peer.sendall(b"again")
+    assert read_exactly(s, 5) == b"again"
+    s.sendall(b"up")
+    peer.settimeout(5)
+    assert peer.recv(10) == b"up"
+    s.leave()
+    s.set_mode(S.TRANSPARENT)  # AT+QISWTMD=<id>,2
+    assert modem.at.data_mode
+    s.close()  # leaves, then AT+QICLOSE
+    assert not modem.at.data_mode and modem.sockets == [None] * 12
+    peer.close()
+    srv.close()
+
+
+def test_no_carrier_mid_transfer_reads_eof_after_the_data(modem, vm):
+    srv = pysocket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    s = open_transparent(modem, srv.getsockname()[1])
+    peer, _ = srv.accept()
+    data = payload(20000, seed=5)
+    peer.sendall(data)
+    peer.close()
+    assert s.read() == data  # then EOF
+    assert not modem.at.data_mode
+    assert modem.command(b"AT", b"") == []
+    s.close()  # AT+QICLOSE, as section 1.2 requires
+    assert modem.sockets == [None] * 12
+    srv.close()
+
+
+def test_leave_by_dtr(vm, echo):
+    from fakes import VMPin
+
+    m = make_modem(vm, dtr=VMPin(vm, "DTR"))
+    m.connect("internet")  # AT&D1 is sent because DTR is wired
+    s = open_transparent(m, echo.port)
+    s.sendall(b"dtr")
+    assert read_exactly(s, 3) == b"dtr"
+    t0 = vm.now_ms()
+    s.leave()
+    assert not m.at.data_mode
+    assert vm.now_ms() - t0 < 1000  # no +++ guard times needed
+    s.sendall(b"buffered")
+    assert read_exactly(s, 8) == b"buffered"
+    s.close()
+
+
+def test_transparent_settings(modem):
+    assert modem.config("transwaittm", 0) == 0
+    assert modem.config("transpktsize", 1460) == 1460
+    assert modem.config("transwaittm") == 0
