@@ -59,6 +59,15 @@ def cold_boot_by_pwrkey_to_ip():
 
 
 @test
+def identity_signal_and_registration():
+    assert len(modem.imei()) == 15 and modem.iccid().startswith("89")
+    assert modem.identity()[0] == "Quectel" and modem.operator()
+    dbm, ber = modem.signal()
+    assert dbm is None or -113 <= dbm <= -51
+    assert modem.registration in (None, 1, 5)
+
+
+@test
 def one_megabyte_echo_buffer_mode():
     data = pattern(1024 * 1024, 1)
     s = connected()

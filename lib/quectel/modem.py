@@ -61,6 +61,10 @@ class Policy:
     ack_poll_ms = 5000  # TCP maintenance: query the ACK every 5 s ...
     ack_polls = 24  # ... 24 times (two minutes), then the connection is dead
     dns_cache = 8  # host names kept by getaddrinfo (each for its DNS TTL)
+    # Our choice, not the manual's: on the first registration failure of a failure streak,
+    # cycle the radio (AT+CFUN=4, AT+CFUN=1) instead of rebooting; later failures reboot as
+    # the flow chart says.
+    radio_cycle = True
 
 
 def _weekday(y, m, d):
@@ -125,6 +129,9 @@ class Modem(Events):
         self._waits = {}  # URC kind -> collected values, for the command waiting on it
         self._dns = []  # [(host, expiry_ticks, [ips])]
         self.incoming_full = 0  # count of "+QIURC: incoming full"
+        self.registration = None  # last CS registration state reported by +CREG
+        self._sim_pin = None
+        self._radio_tried = False  # check() cycled the radio in this failure streak
         self._pushing = None
         self.last_transparent = None  # the socket that left transparent mode last (for ATO)
 
@@ -273,6 +280,14 @@ class Modem(Events):
             if w is not None:
                 w.append(parse.parse_qntp(line))
             return
+        if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
+            p = parse.split_params(line[line.find(b":") + 1 :])
+            stat = p[0]  # the URC form: +CREG: <stat>[,<lac>,<ci>]
+            if line.startswith(b"+CREG:"):
+                self.registration = stat
+            if self.on_change and stat not in (1, 5):
+                self.on_change(self.state, "%s %d" % (_cmd_name(line[: line.find(b":")]), stat))
+            return
         if line == b"RDY":
             self._rdy = True
             if self.state not in (STAT_OFF, STAT_CONNECTING):
@@ -355,8 +370,14 @@ class Modem(Events):
     def _setup(self):
         self._quiet()
         self.command(b"ATE0", b"")
+        self.command(b"AT+CMEE=2", b"")  # +CME ERROR with text (3GPP TS 27.007)
         if self._dtr:
             self.command(b"AT&D1", b"")  # DTR leaves transparent mode (section 1.2)
+        for cmd in (b"AT+CREG=2", b"AT+CGREG=2"):  # registration changes as URCs
+            try:
+                self.command(cmd, b"")
+            except ATError:
+                pass  # an older firmware without location reports still works
         self._restarted = False
         self._powered_down = False
 
@@ -410,16 +431,22 @@ class Modem(Events):
 
     # ---- bring-up --------------------------------------------------------------------------
 
-    def connect(self, apn="", user="", key="", auth=None, restarts=None):
+    def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
         """Bring the data connection up: SIM, registration, APN, PDP context (chapter 1).
 
         A failed step reboots the module and starts again, at most `restarts` times (the
         policy's 3 by default); then the last error is raised. `auth`: 0 none, 1 PAP,
-        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3).
+        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
+        PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
         """
         apn = check_text(apn, "APN", 100)
         user = check_text(user, "user name", 100)
         key = check_text(key, "password", 100, secret=True)
+        if sim_pin is not None:
+            sim_pin = check_text(sim_pin, "SIM PIN", 8, secret=True)
+            if not sim_pin.isdigit():
+                raise ValueError("SIM PIN must be digits")
+        self._sim_pin = sim_pin
         if auth is None:
             auth = 3 if user else 0
         if auth not in (0, 1, 2, 3):
@@ -499,6 +526,8 @@ class Modem(Events):
                     return
                 last = lines[0].decode() if lines else "no answer"
             except CMEError as e:
+                if e.command == "AT+CPIN" and "locked" in e.text:
+                    raise
                 last = str(e)
             if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
                 if fail_state is not None:
@@ -506,9 +535,18 @@ class Modem(Events):
                 raise ATError("%s: %s" % (_cmd_name(cmd), last), None, _cmd_name(cmd))
             self.clock.sleep_ms(self.policy.poll_ms)
 
-    @staticmethod
-    def _sim_ready(line):
-        return line.strip() == b"+CPIN: READY"
+    def _sim_ready(self, line):
+        state = line.strip()[6:].strip()  # after "+CPIN:"
+        if state == b"READY":
+            return True
+        if state.startswith(b"SIM P") or state.startswith(b"PH-"):  # PIN/PUK/lock
+            if self._sim_pin and state == b"SIM PIN":
+                pin, self._sim_pin = self._sim_pin, None  # one try: never burn the PUK
+                self.command(('AT+CPIN="%s"' % pin).encode(), b"")
+                return False
+            self._set(STAT_NO_SIM, "SIM locked: %s" % state.decode())
+            raise CMEError("SIM locked (%s)" % state.decode(), None, "AT+CPIN")
+        return False
 
     @staticmethod
     def _registered(line):
@@ -557,6 +595,7 @@ class Modem(Events):
             return True
         if self._next_try is not None and clock.ticks_diff(self._next_try, clock.ticks_ms()) > 0:
             return False
+        p = self.policy
         try:
             if self._pdp_lost and not self._restarted:
                 self._pdp_lost = False
@@ -564,10 +603,15 @@ class Modem(Events):
                 self._activate()
                 self._set(STAT_GOT_IP)
             else:
-                if self.state == STAT_NO_RESPONSE or self._failures:
+                if self.state == STAT_NOT_REGISTERED and p.radio_cycle and not self._radio_tried:
+                    self._radio_tried = True
+                    self.radio(False)  # airplane mode and back: cheaper than a reboot
+                    self.radio(True)
+                elif self.state == STAT_NO_RESPONSE or self._failures:
                     self.reset()
                 self._bring_up()
             self._failures = 0
+            self._radio_tried = False
             self._next_try = None
             return True
         except QuectelError as e:
@@ -604,6 +648,45 @@ class Modem(Events):
         from .sock import Socket
 
         return Socket(self, af, type, proto, mode)
+
+    # ---- identity and signal (3GPP TS 27.007 commands every Quectel module answers) --------
+
+    def signal(self):
+        """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
+        p = parse.split_params(self._info1(b"AT+CSQ")[5:])
+        rssi, ber = p[0], p[1]
+        dbm = None if rssi == 99 else -113 + 2 * rssi  # 0: -113 dBm or less, 31: -51 or more
+        return dbm, None if ber == 99 else ber
+
+    def imei(self):
+        return self._info1(b"AT+GSN", b"").decode()
+
+    def imsi(self):
+        return self._info1(b"AT+CIMI", b"").decode()
+
+    def iccid(self):
+        return self._info1(b"AT+QCCID").split(b":")[1].strip().decode()
+
+    def operator(self):
+        """The registered network's name (AT+COPS?), or None."""
+        p = parse.split_params(self._info1(b"AT+COPS?")[6:])
+        return p[2] if len(p) > 2 else None
+
+    def identity(self):
+        """(manufacturer, model, revision) from ATI."""
+        lines = [x.decode() for x in self.command(b"ATI", b"")]
+        rev = lines[2].split(":", 1)[-1].strip() if len(lines) > 2 else ""
+        return (lines[0] if lines else "", lines[1] if len(lines) > 1 else "", rev)
+
+    def radio(self, on):
+        """AT+CFUN=1 (on) or 4 (airplane mode): a soft recovery that keeps the module up."""
+        self.command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
+
+    def _info1(self, cmd, info=None):
+        lines = self.command(cmd, info)
+        if not lines:
+            raise ATError("%s: no answer line" % _cmd_name(cmd), None, _cmd_name(cmd))
+        return lines[0]
 
     def resume(self):
         """`ATO`: back to transparent mode on the connection that left it last (section 1.2)."""
