@@ -3,4 +3,17 @@ metadata(
     version="0.1.0",
 )
 
-package("quectel", files=("__init__.py", "clock.py", "engine.py", "errors.py", "parse.py"))
+package(
+    "quectel",
+    files=(
+        "__init__.py",
+        "clock.py",
+        "engine.py",
+        "errors.py",
+        "modem.py",
+        "parse.py",
+        "sock.py",
+        "socket.py",
+        "validate.py",
+    ),
+)

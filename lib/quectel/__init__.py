@@ -1,7 +1,6 @@
 """Cellular Internet for MicroPython through a Quectel module's embedded TCP/IP stack."""
 
 from .engine import ATEngine, Events
-from .modem import Modem, Policy
 from .errors import (
     ATError,
     ATTimeout,
@@ -12,5 +11,20 @@ from .errors import (
     TCPIPError,
     error_for,
 )
+from .modem import Modem, Policy
 
+__all__ = [
+    "ATEngine",
+    "ATError",
+    "ATTimeout",
+    "CMEError",
+    "Events",
+    "Modem",
+    "ModuleRestarted",
+    "Policy",
+    "ProtocolError",
+    "QuectelError",
+    "TCPIPError",
+    "error_for",
+]
 __version__ = "0.1.0"

