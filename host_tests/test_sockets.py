@@ -255,3 +255,25 @@ def test_socket_facade(modem, echo):
             socket.getaddrinfo("nowhere.test", 80)
     finally:
         sys.modules["socket"] = saved
+
+
+def test_direct_push_overflow_switches_to_buffer_mode_without_loss(modem):
+    srv = pysocket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    s = modem.socket(mode=S.PUSH)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", srv.getsockname()[1]))
+    peer, _ = srv.accept()
+    data = payload(40000, seed=11)
+    peer.sendall(data)  # far more than the socket's 1500-byte push buffer
+    got = bytearray()
+    first = s.recv(100)  # the pushes fill our buffer; the socket then goes to buffer mode
+    got += first
+    while len(got) < len(data):
+        got += s.recv(1500)
+    assert bytes(got) == data
+    assert s.mode == S.BUFFER
+    s.close()
+    peer.close()
+    srv.close()
