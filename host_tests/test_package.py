@@ -58,3 +58,17 @@ def test_ruff_is_clean_on_device_code():
     out = subprocess.run([os.path.join(BIN, "ruff"), "check", "lib", "boards"], cwd=ROOT,
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_errno_names_exist_in_micropython():
+    # MicroPython's errno has far fewer names than CPython's; a missing one fails on the board.
+    import re
+
+    names = set()
+    for path in ON_DEVICE:
+        with open(path) as f:
+            names.update(re.findall(r"errno\.(E[A-Z]+)", f.read()))
+    code = "import errno\nfor n in %r:\n    getattr(errno, n)\nprint('ok')" % sorted(names)
+    out = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True,
+                         text=True)  # fmt: skip
+    assert out.stdout.strip() == "ok", out.stdout + out.stderr

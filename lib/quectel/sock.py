@@ -8,6 +8,14 @@ Sends are fixed-length `AT+QISEND` (binary-safe, at most 1460 bytes each).
 import errno
 import sys
 
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
 from .errors import ATTimeout, QuectelError, TCPIPError
 from .validate import check_port, check_text
 
@@ -37,6 +45,13 @@ _POLLOUT = 4
 _POLLERR = 8
 _POLLHUP = 16
 
+# Not in MicroPython's errno module: Linux's numbers, which MicroPython's others follow.
+_EMSGSIZE = const(90)
+_ENFILE = const(23)
+_ENETUNREACH = const(101)
+_EAFNOSUPPORT = const(97)
+_EISCONN = const(106)
+
 # Chapter 3 codes -> errno for socket callers.
 _ERRNO = {554: errno.ECONNREFUSED, 555: errno.ECONNRESET, 557: errno.EINVAL,
           558: errno.EINVAL, 562: errno.EADDRINUSE, 565: errno.EHOSTUNREACH,
@@ -65,7 +80,7 @@ class Socket(IOBase):
 
     def __init__(self, modem, af=AF_INET, type=SOCK_STREAM, proto=0, mode=BUFFER, rxbuf=1500):
         if af != AF_INET:
-            raise _err(errno.EAFNOSUPPORT)
+            raise _err(_EAFNOSUPPORT)
         if type not in (SOCK_STREAM, SOCK_DGRAM):
             raise _err(errno.EINVAL)
         if mode not in (BUFFER, PUSH, TRANSPARENT):
@@ -108,7 +123,7 @@ class Socket(IOBase):
                 socks[cid] = self
                 self.cid = cid
                 return cid
-        raise _err(errno.ENFILE)
+        raise _err(_ENFILE)
 
     def _release(self):
         if 0 <= self.cid < 12 and self.modem.sockets[self.cid] is self:
@@ -200,7 +215,7 @@ class Socket(IOBase):
     def connect(self, address):
         """Connect to (host, port); host may be a name, resolved by the module."""
         if self.cid >= 0:
-            raise _err(errno.EISCONN)
+            raise _err(_EISCONN)
         host, port = address
         host = check_text(host, "host", 253)
         check_port(port)
@@ -224,7 +239,7 @@ class Socket(IOBase):
 
     def _require_up(self):
         if not self.modem.isconnected():
-            raise _err(errno.ENETUNREACH)
+            raise _err(_ENETUNREACH)
 
     def _incoming(self, cid, ip, port):
         child = Socket(self.modem, AF_INET, SOCK_STREAM, 0, self.mode, self._rxsize)
@@ -468,8 +483,17 @@ class Socket(IOBase):
                 if not got:
                     self._avail = False
         except QuectelError as e:
-            raise os_error(e)
+            raise self._fail(e)
         return got
+
+    def _fail(self, e):
+        # A QIRD/QISEND without an answer leaves the stream with a hole or a doubt, and a
+        # late answer could be taken for the next command's: the socket is broken, and
+        # check() reboots the module (chapter 1, note 1).
+        if isinstance(e, ATTimeout):
+            self._dead = "no answer"
+            self.modem._set(-4, "no answer")  # STAT_NO_RESPONSE
+        return os_error(e)
 
     def recv(self, n):
         buf = bytearray(n)
@@ -547,7 +571,7 @@ class Socket(IOBase):
                 if m.at.send_data(self.cid, buf, off, n, addr):
                     return True
             except QuectelError as e:
-                raise os_error(e)
+                raise self._fail(e)
             if clock.ticks_diff(clock.ticks_ms(), t0) + pause > limit:
                 return False
             self._until(lambda: False, pause)
@@ -611,7 +635,7 @@ class Socket(IOBase):
         if self.service == "UDP":
             return self.send(buf)
         if len(buf) > MAX_SEND:
-            raise _err(errno.EMSGSIZE)
+            raise _err(_EMSGSIZE)
         if not self._send_chunk(buf, 0, len(buf), (host, port)):
             raise _err(errno.ETIMEDOUT)
         return len(buf)
