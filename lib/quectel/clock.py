@@ -13,7 +13,7 @@ try:
 except AttributeError:  # CPython
 
     def _ticks_ms():
-        return time.monotonic_ns() // 1_000_000
+        return time.monotonic_ns() // 1_000_000  # pyright: ignore  (CPython only)
 
     def _ticks_diff(a, b):
         return a - b
