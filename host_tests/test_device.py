@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 SUITES = sorted(glob.glob(os.path.join(ROOT, "host_tests", "device", "test_*.py")))
 # Suites that need a virtual module get it from a CPython-side fixture named in this table.
-NEEDS_MODULE = {"test_vboard.py"}
+NEEDS_MODULE = {"test_vboard.py", "test_faults_mp.py"}  # faults: test_faults.py
 
 
 def micropython_path():
@@ -31,6 +31,24 @@ def run_suite(path, env_extra=None, timeout=300, heapsize=None):
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def vm_options(path):
+    """Virtual-module settings a suite asks for in its leading comment lines:
+    `# vm: qiact_ms=150000, dns_ms=20` (VirtualModule keyword arguments, Python literals)."""
+    import ast
+
+    opts = {}
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            if line.startswith("# vm:"):
+                for item in line[5:].split(","):
+                    if item.strip():
+                        key, _, value = item.partition("=")
+                        opts[key.strip()] = ast.literal_eval(value.strip())
+    return opts
+
+
 @pytest.mark.parametrize("path", [p for p in SUITES if os.path.basename(p) not in NEEDS_MODULE],
                          ids=os.path.basename)
 def test_device_suite(path, peers):
@@ -38,7 +56,7 @@ def test_device_suite(path, peers):
     from conftest import SPEED
     from virtual_module import VirtualModule
 
-    with VirtualModule(speed=SPEED, powered=False) as vm:
+    with VirtualModule(speed=SPEED, powered=False, **vm_options(path)) as vm:
         env = dict(peers, QUECTEL_UART="127.0.0.1:%d" % vm.port,
                    QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port, QUECTEL_SPEED=str(SPEED))
         code, out = run_suite(path, env)

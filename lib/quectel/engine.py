@@ -124,6 +124,7 @@ class ATEngine:
         self.text = None  # the +CME ERROR line, when that was the result
         self.garbage = 0  # lines dropped as unparseable, and buffer overflows
         self.trace = None  # set to print-like callable(direction, bytes) to log the traffic
+        self._secret = False  # the running command holds a password (its echo is not logged)
         self._pos = 0
         self._skip = False
         self._data = None  # transparent mode: where payload goes
@@ -171,7 +172,8 @@ class ATEngine:
             return False
         self._w = w + n
         if self.trace:
-            self.trace("<", bytes(self._mv[w : w + n]))
+            secret = self._secret and self._state == _WAIT
+            self.trace("<", b"<redacted>" if secret else bytes(self._mv[w : w + n]))
         self._process()
         return True
 
@@ -457,7 +459,8 @@ class ATEngine:
         self.result = 0
         self.text = None
         self._state = _PROMPT if prompt else _WAIT
-        if self.trace and cmd.startswith(b"AT+QICSGP="):
+        self._secret = cmd.startswith(b"AT+QICSGP=")
+        if self.trace and self._secret:
             self.trace(">", b"AT+QICSGP=<redacted>")
             trace, self.trace = self.trace, None
             self.write(cmd, 0, n)

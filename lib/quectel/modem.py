@@ -145,6 +145,11 @@ class Modem(Events):
                    reset_active=board.RESET_ACTIVE, dtr_active=board.DTR_ACTIVE,
                    status_active=board.STATUS_ACTIVE, **kw)  # fmt: skip
 
+    @property
+    def uart(self):
+        """The UART the module is on."""
+        return self.at._uart
+
     # ---- state -----------------------------------------------------------------------------
 
     def _set(self, state, reason=None):
@@ -753,9 +758,9 @@ class Modem(Events):
 
     def resolve(self, host):
         """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
+        host = check_text(host, "host", 253)  # first: a non-str is a ValueError too
         if _is_ipv4(host):
             return [host]
-        host = check_text(host, "host", 253)
         clock = self.clock
         now = clock.ticks_ms()
         for entry in self._dns:

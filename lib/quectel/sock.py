@@ -470,19 +470,24 @@ class Socket(IOBase):
 
     def _read_module(self, buf, n):
         # AT+QIRD into buf: TCP asks for n (<= 1500); UDP takes a whole datagram.
+        # A short read drains the module's buffer, and the module announces the next data
+        # with a new "recv" URC (section 2.8), which may arrive during this very read: so
+        # the flag is cleared before the read, and only a full read sets it again.
         at = self.modem.at
+        self._avail = False
         try:
             if self.type == SOCK_STREAM:
                 n = min(n, MAX_READ)
                 got = at.read_data(self.cid, buf, n)
-                if got < n:
-                    self._avail = False  # drained: the module announces new data (section 2.8)
+                if got == n:
+                    self._avail = True
             else:
                 got = at.read_data(self.cid, buf)
                 self._from = at.remote
-                if not got:
-                    self._avail = False
+                if got:
+                    self._avail = True
         except QuectelError as e:
+            self._avail = True
             raise self._fail(e)
         return got
 

@@ -1,0 +1,34 @@
+# Settings of the telemetry firmware (firmware/main.py). Edit them for your SIM and server.
+#
+# On a host (the MicroPython unix port, as tools/run uses it) every setting can also be
+# overridden by an environment variable FW_<NAME>, e.g. FW_SERVER_URL or FW_REPORTS; boards
+# have no environment, so there this file alone counts.
+
+# The SIM's packet data settings (ask the operator; many SIMs need only the APN).
+APN = ""
+USER = ""
+PASSWORD = ""
+
+# Where the readings go: an HTTP(S) URL that accepts a JSON POST.
+# The default is the loopback endpoint tools/run starts next to the virtual board.
+SERVER_URL = "http://127.0.0.1:8080/telemetry"
+
+# Seconds between two reports.
+INTERVAL = 10
+
+# The board module the firmware imports: boards/<BOARD>.py ("virtual", "esp32_generic",
+# "rpi_pico", ...). tools/run --board NAME writes the name here when it deploys.
+BOARD = "virtual"
+
+# NTP server for the clock. The virtual module resolves only the names in its table, and
+# "localhost" is there; on a real network use e.g. "pool.ntp.org".
+NTP_SERVER = "localhost"
+
+# DNS servers for the PDP context, e.g. ("8.8.8.8", "1.1.1.1"); None keeps the network's.
+DNS = None
+
+# How many reports to send before main() returns: None = forever (a device).
+# A bounded run (tests, tools/run --reports N) also gives up at once, with a non-zero exit
+# status on the unix port, when the module cannot be reached or brought up; a forever run
+# keeps retrying with back-off instead.
+REPORTS = None

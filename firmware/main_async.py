@@ -1,0 +1,181 @@
+"""Telemetry firmware, asyncio variant: the same reports as main.py, but the modem is driven by
+quectel.aio, so a ticker/sensor task keeps running while the module activates its context
+(up to 150 s), resolves names or waits for the server.
+
+Tasks: the modem's pump, its supervisor (the recovery rules of Modem.check()), a sensor task
+sampling every second, and the reporter: one HTTP/1.0 POST of a JSON reading per interval over
+`AModem.open_connection`. Settings come from config.py as for main.py (FW_<NAME> variables
+override them on the unix port); only http:// URLs (no TLS in this variant).
+"""
+
+import asyncio
+import gc
+import sys
+import time
+
+import machine
+from main import _T0, Settings, describe, iso, load_board, log  # same settings and console style
+
+_MAX_BACKOFF_S = 300
+
+
+class Sensor:
+    """Stands in for a real sensor: a sample a second, kept while the network is slow."""
+
+    def __init__(self):
+        self.samples = 0
+        self.value = 21.0
+        self.longest_gap_ms = 0
+
+    async def run(self):
+        last = time.ticks_ms()
+        while True:
+            await asyncio.sleep_ms(1000)
+            now = time.ticks_ms()
+            self.longest_gap_ms = max(self.longest_gap_ms, time.ticks_diff(now, last))
+            last = now
+            self.samples += 1
+            self.value = 21.0 + (self.samples % 10) / 10  # made up: wire a real one here
+
+
+def split_url(url):
+    if not url.startswith("http://"):
+        raise ValueError("main_async posts to http:// URLs only")
+    rest = url[7:]
+    i = rest.find("/")
+    hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    host, _, port = hostport.partition(":")
+    return host, int(port or 80), path
+
+
+async def post(am, url, body):
+    """A tiny HTTP/1.0 POST of body (bytes, JSON): (status, response body)."""
+    host, port, path = split_url(url)
+    r, w = await am.open_connection(host, port)
+    try:
+        head = "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n" % (path, host)
+        w.write(head.encode() + b"Content-Length: %d\r\n\r\n" % len(body))
+        w.write(body)
+        await w.drain()
+        status_line = await r.readline()
+        status = int(status_line.split(None, 2)[1])
+        while (await r.readline()).strip():  # headers
+            pass
+        text = await r.read(-1)  # HTTP/1.0: the body ends with the connection
+    finally:
+        w.close()
+        await w.wait_closed()
+    return status, text
+
+
+async def reading(am, board, seq, synced, sensor):
+    import binascii
+
+    gc.collect()
+    now = None
+    if synced:
+        d = machine.RTC().datetime()
+        now = iso((d[0], d[1], d[2], d[4], d[5], d[6]))
+    rssi = None
+    try:
+        line = (await am.command(b"AT+CSQ"))[0]
+        n = int(line[line.find(b":") + 1 :].split(b",")[0])
+        rssi = None if n == 99 else -113 + 2 * n
+    except Exception:  # noqa: BLE001
+        pass
+    return {
+        "device": binascii.hexlify(machine.unique_id()).decode(),
+        "board": getattr(board, "NAME", "?"),
+        "seq": seq,
+        "uptime_ms": time.ticks_diff(time.ticks_ms(), _T0),
+        "time": now,
+        "mem_free": gc.mem_free(),
+        "ip": am.modem.ip,
+        "rssi_dbm": rssi,
+        "samples": sensor.samples,
+        "simulated_temperature_c": sensor.value,
+    }
+
+
+async def sync_clock(am, cfg):
+    try:
+        t, zone = await am.ntp(cfg.NTP_SERVER, rtc=machine.RTC())
+    except Exception as e:  # noqa: BLE001
+        log("NTP: no time from %s (%r); will retry before the next report" % (cfg.NTP_SERVER, e))
+        return False
+    log("NTP: clock set from %s: %s (zone %+d min)" % (cfg.NTP_SERVER, iso(t), zone))
+    return True
+
+
+async def amain():
+    import json
+
+    from quectel import Modem
+    from quectel.aio import AModem
+
+    cfg = Settings()
+    bounded = cfg.REPORTS is not None
+    log("telemetry firmware (asyncio): board %s, server %s, every %s s, %s" % (
+        cfg.BOARD, cfg.SERVER_URL, cfg.INTERVAL,
+        "forever" if not bounded else "%d report(s)" % cfg.REPORTS))  # fmt: skip
+    board = load_board(cfg.BOARD)
+    am = AModem(Modem.for_board(board), on_change=lambda s, r: log("modem:", describe(s, r)))
+    sensor = Sensor()
+    asyncio.create_task(sensor.run())
+    try:
+        log("connecting (APN %r) ..." % cfg.APN)
+        await am.connect(cfg.APN, cfg.USER, cfg.PASSWORD)
+        log("connected: IP %s" % am.modem.ip)
+    except Exception as e:  # noqa: BLE001
+        if bounded:
+            log("error: cannot bring the data connection up: %r" % (e,))
+            sys.exit(3)
+        log("bring-up failed (%r): the supervisor keeps trying" % (e,))
+    am.supervise()
+    synced = am.isconnected() and await sync_clock(am, cfg)
+    sent = seq = failures = 0
+    while not bounded or sent < cfg.REPORTS:
+        pause = cfg.INTERVAL
+        if not am.up.is_set():
+            log("not connected (%s): waiting for the lifecycle to recover"
+                % describe(am.modem.state, am.modem.reason))  # fmt: skip
+            try:
+                await asyncio.wait_for(am.up.wait(), pause)
+            except asyncio.TimeoutError:
+                pass
+            continue
+        try:
+            if not synced:
+                synced = await sync_clock(am, cfg)
+            seq += 1
+            body = json.dumps(await reading(am, board, seq, synced, sensor)).encode()
+            log("POST #%d to %s: %d bytes of JSON ..." % (seq, cfg.SERVER_URL, len(body)))
+            status, text = await post(am, cfg.SERVER_URL, body)
+            log("POST #%d answered: %d %s" % (seq, status, text.decode().strip()))
+            if not 200 <= status < 300:
+                raise OSError("HTTP status %d" % status)
+            sent += 1
+            failures = 0
+        except Exception as e:  # noqa: BLE001  (log, back off, go on)
+            failures += 1
+            pause = min(cfg.INTERVAL * (1 << min(failures, 6)), _MAX_BACKOFF_S)
+            log("report failed: %r; next try in %d s" % (e, pause))
+            if bounded and failures >= 3:
+                sys.exit(1)
+        if bounded and sent >= cfg.REPORTS:
+            break
+        await asyncio.sleep(pause)
+    log("done: %d reports answered; sensor kept %d samples (longest gap %d ms)"
+        % (sent, sensor.samples, sensor.longest_gap_ms))  # fmt: skip
+    await am.stop()
+
+
+def main():
+    asyncio.run(amain())
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        log("stopped (Ctrl-C)")
