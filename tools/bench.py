@@ -582,6 +582,8 @@ def table(r):
             t["at_engine"], t["at_raw"], t["at_engine"] / t["at_raw"]))
         L.append("  QIRD poll (AT+QIRD=<id>,1500 -> +QIRD: 0)   %7d   %7d   %5.2f" % (
             t["qird_engine"], t["qird_raw"], t["qird_engine"] / t["qird_raw"]))
+    for k, v in r.get("errors", {}).items():
+        L.append("SECTION %s FAILED: %s" % (k, v.strip().splitlines()[-1] if v.strip() else v))
     return "\n".join(L)
 
 
@@ -604,27 +606,36 @@ def main(argv=None):
     def step(name):
         print("bench: %s ... (%.0f s so far)" % (name, time.monotonic() - t_start), file=sys.stderr)
 
+    def section(key, fn, *args):
+        # A failing section is reported and the others still run.
+        try:
+            r[key] = fn(*args)
+        except Exception as e:  # noqa: BLE001
+            r.setdefault("errors", {})[key] = str(e)[-2000:]
+            print("bench: %s FAILED: %s" % (key, str(e)[-2000:]), file=sys.stderr)
+
     with tempfile.TemporaryDirectory(prefix="quectel-bench.") as tmp:
         if "wire" in only:
             step("wire efficiency + board heap (unthrottled)")
-            r["wire"] = run_transfers(None, tcp_fast, udp, heap=True)
+            section("wire", run_transfers, None, tcp_fast, udp, True)
         if "throughput" in only:
             r["throughput"] = []
             for baud, n in ((115200, tcp), (921600, tcp_fast)):
                 step("throughput at %d baud" % baud)
-                r["throughput"] += run_transfers(baud, n, udp, heap=False)
+                section("t%d" % baud, run_transfers, baud, n, udp, False)
+                r["throughput"] += r.pop("t%d" % baud, [])
         if "canned" in only:
             step("library-only heap (canned UART)")
-            r["canned"] = run_canned()
+            section("canned", run_canned)
         if "echo" in only:
             step("1 MB echo: peak heap, heapsize bisection")
-            r["echo"] = run_heap_echo(tmp, echo_bytes)
+            section("echo", run_heap_echo, tmp, echo_bytes)
         if "code" in only:
             step("code size")
-            r["code"] = run_code_size(tmp)
+            section("code", run_code_size, tmp)
         if "latency" in only:
             step("latency")
-            r["latency"] = run_latency()
+            section("latency", run_latency)
     r["seconds"] = time.monotonic() - t_start
     text = table(r)
     r["table"] = text

@@ -123,10 +123,12 @@ class ATEngine:
         self.result = 0
         self.text = None  # the +CME ERROR line, when that was the result
         self.garbage = 0  # lines dropped as unparseable, and buffer overflows
+        self.rx_count = 0  # bytes received (wraps): tells whether the line was quiet
         self.trace = None  # set to print-like callable(direction, bytes) to log the traffic
         self._secret = False  # the running command holds a password (its echo is not logged)
         self._pos = 0
         self._skip = False
+        self._finished = self.finished  # bound once: waiting allocates nothing
         self._data = None  # transparent mode: where payload goes
         self._leave_at = None
         self._held = None
@@ -171,6 +173,7 @@ class ATEngine:
             self._w = w
             return False
         self._w = w + n
+        self.rx_count = (self.rx_count + n) & 0x3FFFFFFF  # stays a small int
         if self.trace:
             secret = self._secret and self._state == _WAIT
             self.trace("<", b"<redacted>" if secret else bytes(self._mv[w : w + n]))
@@ -471,14 +474,39 @@ class ATEngine:
             self.write(b"\r")
 
     def _wait(self, timeout_ms, cmd):
+        # Until the final result (or the send prompt); ATTimeout after timeout_ms.
+        if not self.wait(self._finished, timeout_ms):
+            self.abort()
+            raise ATTimeout(_name(cmd), timeout_ms)
+
+    def finished(self):
+        """The running command has its final result (or its send prompt)."""
+        return self._state == _DONE or self._state == _PROMPTED
+
+    def wait(self, cond, timeout_ms):
+        """Feed `poll()` until cond() (None: just for timeout_ms); whether cond came true."""
         clock = self.clock
         t0 = clock.ticks_ms()
-        while self._state != _DONE and self._state != _PROMPTED:
+        while cond is None or not cond():
             if not self.poll():
                 if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
-                    self.abort()
-                    raise ATTimeout(_name(cmd), timeout_ms)
+                    return cond is None
                 self.idle()
+        return True
+
+    def run(self, gen):
+        """Run a procedure written as a generator, blocking until it returns.
+
+        The generator yields (cond, timeout_ms) to wait (see `wait`) and is sent whether
+        cond came true. The asyncio front drives the same generators without blocking.
+        """
+        res = None
+        while True:
+            try:
+                cond, ms = gen.send(res)
+            except StopIteration as e:
+                return e.value
+            res = self.wait(cond, ms)
 
     def idle(self):
         """Wait a little for UART input (up to 1 ms)."""
@@ -500,55 +528,82 @@ class ATEngine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
-        """Run `cmd` (bytes, without CR) and return its information lines (list of bytes).
+    def start(self, cmd, info=None, connect=False, sink=None):
+        """Send `cmd` (bytes, without CR); its answer is then collected by `poll()`.
 
         `info` is the prefix of the lines that answer it; by default it is derived from the
         command (`AT+QIACT?` -> `+QIACT:`), and `b""` takes every line that is not a URC.
-        Raises `ATTimeout`, `CMEError`, or for TCP/IP commands the precise `TCPIPError` that
-        `AT+QIGETERROR` names. With a `sink`, `CONNECT` enters transparent mode (`enter_data`).
+        With a `sink`, `CONNECT` enters transparent mode (`enter_data`).
         """
         if info is None:
             info = _info_prefix(cmd)
         self._sink = sink
         self._begin(cmd, len(cmd), info, connect or sink is not None)
-        self._wait(timeout_ms, cmd)
+
+    def g_command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
+        """`command` as a generator procedure (see `run`)."""
+        self.start(cmd, info, connect, sink)
+        if not (yield (self._finished, timeout_ms)):
+            self.abort()
+            raise ATTimeout(_name(cmd), timeout_ms)
+        if self.needs_reason(cmd):
+            raise (yield from self.g_reason(cmd))
         return self.end(cmd)
 
+    def command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
+        """Run `cmd` (see `start`) and return its information lines (list of bytes).
+
+        Raises `ATTimeout`, `CMEError`, or for TCP/IP commands the precise `TCPIPError` that
+        `AT+QIGETERROR` names.
+        """
+        return self.run(self.g_command(cmd, info, timeout_ms, connect, sink))
+
+    def needs_reason(self, cmd):
+        """The command failed with a plain ERROR that `AT+QIGETERROR` can explain."""
+        if self.result != ERROR or self.text is not None:
+            return False
+        return cmd.startswith(b"AT+QI") or cmd.startswith(b"AT+QPING") or cmd.startswith(b"AT+QNT")
+
+    def g_reason(self, cmd):
+        """Generator: the precise exception for a TCP/IP command's ERROR (chapter 3)."""
+        self.abort()
+        name = _name(cmd)
+        try:
+            lines = yield from self.g_command(b"AT+QIGETERROR", None, 5000)
+            code, text = parse_qigeterror(lines[0])
+        except (QuectelError, ValueError, IndexError):
+            return ATError("ERROR", None, name)
+        return error_for(code, text, name)
+
     def end(self, cmd):
-        """Interpret the finished command's result (see `command`)."""
+        """Interpret the finished command's result: its lines, or the exception it means.
+
+        A TCP/IP command's plain ERROR gives `ATError` here; see `needs_reason`."""
         lines = self._lines
         result = self.result
         self.abort()
         if result == OK or result == CONNECT or result == SEND_OK:
             return lines
+        name = _name(cmd)
         if result == ERROR:
-            raise self.error_after(cmd)
+            if self.text is not None:  # a protocol violation, not the module's ERROR
+                raise ProtocolError("%s: bad answer %r" % (name, self.text))
+            raise ATError("ERROR", None, name)
         if result == CME_ERROR:
             try:
                 tail = self.text[11:].strip().decode()
             except ValueError:  # not UTF-8: garbled
                 tail = repr(self.text[11:])
             code = int(tail) if tail.isdigit() else None
-            raise CMEError(tail, code, _name(cmd))
+            raise CMEError(tail, code, name)
         if result == RESTARTED:
-            raise ModuleRestarted("module restarted", None, _name(cmd))
-        raise ATError("unexpected result %d" % result, None, _name(cmd))
+            raise ModuleRestarted("module restarted", None, name)
+        raise ATError("unexpected result %d" % result, None, name)
 
-    def error_after(self, cmd):
-        """The exception for an ERROR answer: TCP/IP commands ask `AT+QIGETERROR` why."""
-        name = _name(cmd)
-        if self.text is not None:  # a protocol violation, not the module's ERROR
-            return ProtocolError("%s: bad answer %r" % (name, self.text))
-        tcpip = cmd.startswith(b"AT+QI") or cmd.startswith(b"AT+QPING")
-        if not (tcpip or cmd.startswith(b"AT+QNTP")):
-            return ATError("ERROR", None, name)
-        try:
-            lines = self.command(b"AT+QIGETERROR", timeout_ms=5000)
-            code, text = parse_qigeterror(lines[0])
-        except (QuectelError, ValueError, IndexError):
-            return ATError("ERROR", None, name)
-        return error_for(code, text, name)
+    def _end_sync(self, cmd):
+        if self.needs_reason(cmd):
+            raise self.run(self.g_reason(cmd))
+        return self.end(cmd)
 
     def _put(self, i, v):
         # Decimal digits of v into the command buffer at i; returns the index after them.
@@ -571,20 +626,15 @@ class ATEngine:
         return k + 1
 
     def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """`AT+QIRD` straight into `dst` (a memoryview); returns the byte count.
+        """`AT+QIRD` straight into `dst` (a bytearray or memoryview); returns the byte count.
 
         maxlen -1 reads a whole UDP datagram (`AT+QIRD=<id>`); for TCP give 1..1500.
         For UDP SERVICE the sender is left in `self.remote`.
         """
-        k = self._hot(b"AT+QIRD=", cid, maxlen)
-        self._dst = dst
-        self._rdmax = maxlen if maxlen > 0 else 1500  # section 2.8: reads are 0-1500 bytes
-        self._got = 0
-        self.remote = None
-        self._begin(self._cbuf, k, None)
+        self.begin_read(cid, dst, maxlen)
         self._wait(timeout_ms, b"AT+QIRD")
         got = self._got
-        self.end(b"AT+QIRD")
+        self._end_sync(b"AT+QIRD")
         return got
 
     def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
@@ -593,26 +643,20 @@ class ATEngine:
         Returns True for SEND OK, False for SEND FAIL (the module's buffer is full);
         raises the precise error for ERROR. `addr` is (ip, port) for UDP SERVICE.
         """
-        if addr is None:
-            k = self._hot(b"AT+QISEND=", cid, n)
-            cmd = self._cbuf
-        else:
-            cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()
-            k = len(cmd)
-        self._begin(cmd, k, None, prompt=True)
+        self.begin_send(cid, n, addr)
         try:
             self._wait(timeout_ms, b"AT+QISEND")
         except ATTimeout:
             self.fill_prompt(n)
             raise
         if self._state == _PROMPTED:
-            self._state = _WAIT
+            self.sending()
             self.write(src, off, n)
             self._wait(timeout_ms, b"AT+QISEND")
         if self.result == SEND_FAIL:
             self.abort()
             return False
-        self.end(b"AT+QISEND")
+        self._end_sync(b"AT+QISEND")
         return True
 
     def fill_prompt(self, n):
@@ -625,15 +669,15 @@ class ATEngine:
             self.write(esc, 0, min(n, 64))
             n -= 64
 
-    # ---- non-blocking halves, for the asyncio front (quectel.aio) ------------------------
-    # Start a command here, feed `poll()` until `busy` is False (or `prompted`), then finish.
+    # ---- non-blocking halves, used above and by the asyncio front (quectel.aio) ----------
+    # Start a command here, feed `poll()` until `finished()`, then `end()` it.
 
     def begin_read(self, cid, dst, maxlen=-1):
-        """Start `AT+QIRD` into `dst`; once not `busy`, `count` is the byte count and
+        """Start `AT+QIRD` into `dst`; once finished, `count` is the byte count and
         `end(b"AT+QIRD")` interprets the result (see `read_data`)."""
         k = self._hot(b"AT+QIRD=", cid, maxlen)
         self._dst = dst
-        self._rdmax = maxlen if maxlen > 0 else 1500
+        self._rdmax = maxlen if maxlen > 0 else 1500  # section 2.8: reads are 0-1500 bytes
         self._got = 0
         self.remote = None
         self._begin(self._cbuf, k, None)

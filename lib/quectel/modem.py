@@ -185,33 +185,38 @@ class Modem(Events):
         return (ip, "255.255.255.255", ip, dns)
 
     # ---- commands --------------------------------------------------------------------------
+    # Every procedure below that waits is a generator (see ATEngine.run): the blocking
+    # methods run it with `self.at.run`, the asyncio front (quectel.aio) awaits the same one.
 
-    def command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
-        """Run an AT command (bytes, no CR); see `ATEngine.command`. A timeout marks the
-        module unresponsive, so `check()` reboots it (chapter 1, note 1)."""
+    def _c(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
+        # One command; a timeout marks the module unresponsive, so check() reboots it
+        # (chapter 1, note 1).
         try:
-            return self.at.command(cmd, info, timeout_ms or self.policy.at_ms, connect, sink)
+            return (yield from self.at.g_command(cmd, info, timeout_ms or self.policy.at_ms,
+                                                 connect, sink))  # fmt: skip
         except ATTimeout:
             self._set(STAT_NO_RESPONSE, "no answer")
             raise
 
+    def _until(self, done, timeout_ms, what):
+        # Wait for done() (a URC's effect); ATTimeout after timeout_ms.
+        if not (yield (done, timeout_ms)):
+            raise ATTimeout(what, timeout_ms)
+
+    def command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
+        """Run an AT command (bytes, no CR); see `ATEngine.command`."""
+        return self.at.run(self._c(cmd, info, timeout_ms, connect, sink))
+
     def wait_for(self, done, timeout_ms, what):
         """Feed the engine until `done()` is true; ATTimeout after timeout_ms."""
-        clock = self.clock
-        t0 = clock.ticks_ms()
-        while not done():
-            if not self.at.poll():
-                if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
-                    raise ATTimeout(what, timeout_ms)
-                self.at.idle()
+        return self.at.run(self._until(done, timeout_ms, what))
 
-    def _urc_result(self, key, cmd, timeout_ms, count=1):
-        # Run cmd, then wait until `count` values of the URC `key` were collected.
+    def _urc_result(self, key, cmd, timeout_ms, done):
+        # Run cmd, then collect the URCs of `key` until done(got).
         got = self._waits[key] = []
         try:
-            self.command(cmd, b"-", timeout_ms)
-            self.wait_for(lambda: len(got) >= count or (got and got[-1] is None), timeout_ms,
-                          _cmd_name(cmd))  # fmt: skip
+            yield from self._c(cmd, b"-", timeout_ms)
+            yield from self._until(lambda: done(got), timeout_ms, _cmd_name(cmd))
         finally:
             del self._waits[key]
         return got
@@ -275,10 +280,7 @@ class Modem(Events):
         if line.startswith(b"+QPING:"):
             w = self._waits.get("ping")
             if w is not None:
-                r = parse.parse_qping(line)
-                w.append(r)
-                if r[0] >= 2:
-                    w.append(None)
+                w.append(parse.parse_qping(line))
             return
         if line.startswith(b"+QNTP:"):
             w = self._waits.get("ntp")
@@ -319,11 +321,9 @@ class Modem(Events):
     def _responds(self, tries=2):
         for _ in range(tries):
             try:
-                self.at.command(b"AT", b"", self.policy.probe_ms)
+                yield from self.at.g_command(b"AT", b"", self.policy.probe_ms)
                 return True
-            except ATTimeout:
-                pass
-            except ModuleRestarted:
+            except (ATTimeout, ModuleRestarted):
                 pass
             except ATError:
                 return True  # it answered, even if with an error
@@ -331,56 +331,56 @@ class Modem(Events):
 
     def power_on(self):
         """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
+        return self.at.run(self._power_on())
+
+    def _power_on(self):
         p = self.policy
-        on = self._status.on() if self._status else self._responds()
+        on = self._status.on() if self._status else (yield from self._responds())
         if not on:
             if self._pwrkey is None:
                 self._set(STAT_NO_RESPONSE, "no answer and no PWRKEY wired")
                 raise ATTimeout("AT (module off?)", p.probe_ms)
             self._rdy = False
             self._pwrkey.set(True)
-            self.clock.sleep_ms(p.pwrkey_ms)
+            yield (None, p.pwrkey_ms)
             self._pwrkey.set(False)
-            self._wait_boot()
-        self._setup()
+            yield from self._wait_boot()
+        yield from self._setup()
         self._set(STAT_IDLE)
 
     def _wait_boot(self):
         p = self.policy
         clock = self.clock
         t0 = clock.ticks_ms()
+        st = self._status
         while clock.ticks_diff(clock.ticks_ms(), t0) < p.boot_ms:
             if self._rdy:
                 return
-            if self._status is None or self._status.on():
-                if self._responds(1):
+            if st is None or st.on():
+                if (yield from self._responds(1)):
                     return
             else:
-                self.at.poll()
-                self.at.idle()
+                yield (lambda: self._rdy or st.on(), 50)
         self._set(STAT_NO_RESPONSE, "module did not start")
         raise ATTimeout("power on", p.boot_ms)
 
     def _quiet(self, ms=200):
         # Let late answers to anything sent during boot arrive and be dropped, so they
         # cannot be taken for the answer to the next command.
-        clock = self.clock
-        t0 = clock.ticks_ms()
-        while clock.ticks_diff(clock.ticks_ms(), t0) < ms:
-            if self.at.poll():
-                t0 = clock.ticks_ms()
-            else:
-                self.at.idle()
+        n = -1
+        while n != self.at.rx_count:
+            n = self.at.rx_count
+            yield (None, ms)
 
     def _setup(self):
-        self._quiet()
-        self.command(b"ATE0", b"")
-        self.command(b"AT+CMEE=2", b"")  # +CME ERROR with text (3GPP TS 27.007)
+        yield from self._quiet()
+        yield from self._c(b"ATE0", b"")
+        yield from self._c(b"AT+CMEE=2", b"")  # +CME ERROR with text (3GPP TS 27.007)
         if self._dtr:
-            self.command(b"AT&D1", b"")  # DTR leaves transparent mode (section 1.2)
+            yield from self._c(b"AT&D1", b"")  # DTR leaves transparent mode (section 1.2)
         for cmd in (b"AT+CREG=2", b"AT+CGREG=2"):  # registration changes as URCs
             try:
-                self.command(cmd, b"")
+                yield from self._c(cmd, b"")
             except ATError:
                 pass  # an older firmware without location reports still works
         self._restarted = False
@@ -388,13 +388,16 @@ class Modem(Events):
 
     def power_off(self):
         """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
+        return self.at.run(self._power_off())
+
+    def _power_off(self):
         p = self.policy
         self._powered_down = False
         try:
-            self.command(b"AT+QPOWD=1", b"")
+            yield from self._c(b"AT+QPOWD=1", b"")
             st = self._status
-            self.wait_for(lambda: self._powered_down or (st is not None and not st.on()),
-                          p.powerdown_ms, "AT+QPOWD")  # fmt: skip
+            yield from self._until(lambda: self._powered_down or (st is not None and not st.on()),
+                                   p.powerdown_ms, "AT+QPOWD")  # fmt: skip
         except ATTimeout:
             pass  # the manual's 12 s are up either way: power may be cut now
         self._pdp_down("powered off")
@@ -403,36 +406,42 @@ class Modem(Events):
 
     def reset(self):
         """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
+        return self.at.run(self._reset_g())
+
+    def _reset_g(self):
         self._pdp_down("reset")
         self._pdp_lost = False
         self._rdy = False
         if self._reset:
             self._reset.set(True)
-            self.clock.sleep_ms(self.policy.reset_ms)
+            yield (None, self.policy.reset_ms)
             self._reset.set(False)
-            self._wait_boot()
+            yield from self._wait_boot()
         elif self._pwrkey:
-            self.power_off()
-            self.power_on()
+            yield from self._power_off()
+            yield from self._power_on()
             return
         else:
             try:
-                self.command(b"AT+CFUN=1,1", b"", 15000)
+                yield from self._c(b"AT+CFUN=1,1", b"", 15000)
             except QuectelError:
                 pass
-            self._wait_boot()
-        self._setup()
+            yield from self._wait_boot()
+        yield from self._setup()
         self._set(STAT_IDLE)
 
     def active(self, on=None):
         """Power the module on or off; without an argument, whether it is on."""
         if on is None:
             return self.state != STAT_OFF
+        return self.at.run(self._active(on))
+
+    def _active(self, on):
         if on:
             if self.state == STAT_OFF or self.state == STAT_NO_RESPONSE:
-                self.power_on()
+                yield from self._power_on()
         elif self.state != STAT_OFF:
-            self.power_off()
+            yield from self._power_off()
 
     # ---- bring-up --------------------------------------------------------------------------
 
@@ -444,6 +453,9 @@ class Modem(Events):
         2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
         PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
         """
+        return self.at.run(self._connect(apn, user, key, auth, restarts, sim_pin))
+
+    def _connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
         apn = check_text(apn, "APN", 100)
         user = check_text(user, "user name", 100)
         key = check_text(key, "password", 100, secret=True)
@@ -451,18 +463,18 @@ class Modem(Events):
             sim_pin = check_text(sim_pin, "SIM PIN", 8, secret=True)
             if not sim_pin.isdigit():
                 raise ValueError("SIM PIN must be digits")
-        self._sim_pin = sim_pin
         if auth is None:
             auth = 3 if user else 0
         if auth not in (0, 1, 2, 3):
             raise ValueError("auth must be 0-3")
+        self._sim_pin = sim_pin
         self._apn = (apn, user, key, auth)
         tries = self.policy.restarts if restarts is None else restarts
         for attempt in range(tries + 1):
             try:
                 if attempt:
-                    self.reset()
-                self._bring_up()
+                    yield from self._reset_g()
+                yield from self._bring_up()
                 self._failures = 0
                 return
             except QuectelError as e:
@@ -474,32 +486,31 @@ class Modem(Events):
         p = self.policy
         if self.state in (STAT_OFF, STAT_NO_RESPONSE) or self._restarted:
             if self._restarted:
-                self._setup()
+                yield from self._setup()
             else:
-                self.power_on()
+                yield from self._power_on()
         self._set(STAT_CONNECTING, "SIM")
-        self._poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
+        yield from self._poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
         self._set(STAT_CONNECTING, "registration")
-        self._poll_until(b"AT+CREG?", self._registered, p.creg_ms, STAT_NOT_REGISTERED)
+        yield from self._poll_until(b"AT+CREG?", _registered, p.creg_ms, STAT_NOT_REGISTERED)
         try:  # flow chart: query PS up to 60 s, then go on either way
-            self._poll_until(b"AT+CGREG?", self._registered, p.cgreg_ms, None)
+            yield from self._poll_until(b"AT+CGREG?", _registered, p.cgreg_ms, None)
         except QuectelError:
             pass
         apn, user, key, auth = self._apn
-        ctx = self.context
-        self.command(('AT+QICSGP=%d,1,"%s","%s","%s",%d' % (ctx, apn, user, key, auth)).encode())
+        cmd = 'AT+QICSGP=%d,1,"%s","%s","%s",%d' % (self.context, apn, user, key, auth)
+        yield from self._c(cmd.encode())
         self._set(STAT_CONNECTING, "PDP context")
-        self._activate()
+        yield from self._activate()
         self._open_failures = 0
         self._pdp_lost = False
         self._set(STAT_GOT_IP)
 
     def _activate(self):
-        ctx = self.context
-        ip = self._context_ip()
+        ip = yield from self._context_ip()
         if ip is None:
             try:
-                self.command(b"AT+QIACT=%d" % ctx, b"", self.policy.qiact_ms)
+                yield from self._c(b"AT+QIACT=%d" % self.context, b"", self.policy.qiact_ms)
             except TCPIPError as e:
                 if e.code != 563:  # already active is fine
                     self._set(STAT_PDP_FAILED, str(e))
@@ -507,14 +518,14 @@ class Modem(Events):
             except ATError as e:
                 self._set(STAT_PDP_FAILED, str(e))
                 raise
-            ip = self._context_ip()
+            ip = yield from self._context_ip()
             if ip is None:
                 self._set(STAT_PDP_FAILED, "no address")
                 raise error_for(556, None, "AT+QIACT")
         self.ip = ip
 
     def _context_ip(self):
-        for line in self.command(b"AT+QIACT?"):
+        for line in (yield from self._c(b"AT+QIACT?")):
             ctx, state, _, ip = parse.parse_qiact(line)
             if ctx == self.context and state == 1:
                 return ip or "0.0.0.0"
@@ -526,60 +537,57 @@ class Modem(Events):
         last = None
         while True:
             try:
-                lines = self.command(cmd)
-                if lines and ok(lines[0]):
-                    return
-                last = lines[0].decode() if lines else "no answer"
+                lines = yield from self._c(cmd)
             except CMEError as e:
-                if e.command == "AT+CPIN" and "locked" in e.text:
-                    raise
+                lines = None
                 last = str(e)
+            if lines:
+                done = ok(lines[0])  # may raise: a locked SIM is no reason to wait
+                if done is not True and done is not False:  # a command to send first
+                    yield from self._c(done, b"")
+                elif done:
+                    return
+                last = lines[0].decode()
+            elif lines is not None:
+                last = "no answer"
             if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
                 if fail_state is not None:
                     self._set(fail_state, last)
                 raise ATError("%s: %s" % (_cmd_name(cmd), last), None, _cmd_name(cmd))
-            self.clock.sleep_ms(self.policy.poll_ms)
+            yield (None, self.policy.poll_ms)
 
     def _sim_ready(self, line):
+        # True, False, or the command that unlocks the SIM; a locked SIM raises at once.
         state = line.strip()[6:].strip()  # after "+CPIN:"
         if state == b"READY":
             return True
         if state.startswith(b"SIM P") or state.startswith(b"PH-"):  # PIN/PUK/lock
             if self._sim_pin and state == b"SIM PIN":
                 pin, self._sim_pin = self._sim_pin, None  # one try: never burn the PUK
-                self.command(('AT+CPIN="%s"' % pin).encode(), b"")
-                return False
+                return ('AT+CPIN="%s"' % pin).encode()
             self._set(STAT_NO_SIM, "SIM locked: %s" % state.decode())
             raise CMEError("SIM locked (%s)" % state.decode(), None, "AT+CPIN")
         return False
-
-    @staticmethod
-    def _registered(line):
-        p = parse.split_params(line[line.find(b":") + 1 :])
-        stat = p[1] if len(p) > 1 else p[0]
-        return stat == 1 or stat == 5  # home network or roaming (flow chart)
 
     def disconnect(self):
         """Close every socket and deactivate the PDP context."""
         for s in self.sockets:
             if s is not None:
                 s.close()
-        self._deactivate()
+        self.at.run(self._deactivate())
         self._set(STAT_IDLE)
 
     def _deactivate(self):
         # Chapter 1 note c: three failed deactivations -> reboot.
-        err = None
         for _ in range(self.policy.deact_tries):
             try:
-                self.command(b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms)
+                yield from self._c(b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms)
                 self.ip = None
                 return
-            except QuectelError as e:
-                err = e
-        self.reset()
-        if err:
-            self.reason = "deactivation failed 3 times: rebooted"
+            except QuectelError:
+                pass
+        yield from self._reset_g()
+        self.reason = "deactivation failed %d times: rebooted" % self.policy.deact_tries
 
     # ---- recovery --------------------------------------------------------------------------
 
@@ -590,6 +598,9 @@ class Modem(Events):
         and the restart back-off of chapter 1 note 3. Returns True while connected. Never
         raises for network trouble: it reports through `status()` and `on_change`.
         """
+        return self.at.run(self._check())
+
+    def _check(self):
         if self._apn is None:
             return False
         self.at.poll()
@@ -604,17 +615,17 @@ class Modem(Events):
         try:
             if self._pdp_lost and not self._restarted:
                 self._pdp_lost = False
-                self._deactivate()  # pdpdeact: the host must deactivate (section 2.16.5)
-                self._activate()
+                yield from self._deactivate()  # pdpdeact: the host must deactivate (2.16.5)
+                yield from self._activate()
                 self._set(STAT_GOT_IP)
             else:
                 if self.state == STAT_NOT_REGISTERED and p.radio_cycle and not self._radio_tried:
                     self._radio_tried = True
-                    self.radio(False)  # airplane mode and back: cheaper than a reboot
-                    self.radio(True)
+                    yield from self._radio(False)  # airplane mode and back: cheaper than a reboot
+                    yield from self._radio(True)
                 elif self.state == STAT_NO_RESPONSE or self._failures:
-                    self.reset()
-                self._bring_up()
+                    yield from self._reset_g()
+                yield from self._bring_up()
             self._failures = 0
             self._radio_tried = False
             self._next_try = None
@@ -637,14 +648,17 @@ class Modem(Events):
 
     def opened(self, ok):
         """Sockets report each open; five failures in a row recycle the context (chapter 1)."""
+        self.at.run(self._opened(ok))
+
+    def _opened(self, ok):
         if ok:
             self._open_failures = 0
             return
         self._open_failures += 1
         if self._open_failures >= self.policy.open_failures:
             self._open_failures = 0
-            self._deactivate()
-            self._activate()
+            yield from self._deactivate()
+            yield from self._activate()
 
     def socket(self, af=2, type=1, proto=0, mode=0):
         """A socket over this module: AF_INET, SOCK_STREAM or SOCK_DGRAM; mode 0 buffer
@@ -658,23 +672,26 @@ class Modem(Events):
 
     def signal(self):
         """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
-        p = parse.split_params(self._info1(b"AT+CSQ")[5:])
+        return self.at.run(self._signal())
+
+    def _signal(self):
+        p = parse.split_params((yield from self._info1(b"AT+CSQ"))[5:])
         rssi, ber = p[0], p[1]
         dbm = None if rssi == 99 else -113 + 2 * rssi  # 0: -113 dBm or less, 31: -51 or more
         return dbm, None if ber == 99 else ber
 
     def imei(self):
-        return self._info1(b"AT+GSN", b"").decode()
+        return self.at.run(self._info1(b"AT+GSN", b"")).decode()
 
     def imsi(self):
-        return self._info1(b"AT+CIMI", b"").decode()
+        return self.at.run(self._info1(b"AT+CIMI", b"")).decode()
 
     def iccid(self):
-        return self._info1(b"AT+QCCID").split(b":")[1].strip().decode()
+        return self.at.run(self._info1(b"AT+QCCID")).split(b":")[1].strip().decode()
 
     def operator(self):
         """The registered network's name (AT+COPS?), or None."""
-        p = parse.split_params(self._info1(b"AT+COPS?")[6:])
+        p = parse.split_params(self.at.run(self._info1(b"AT+COPS?"))[6:])
         return p[2] if len(p) > 2 else None
 
     def identity(self):
@@ -685,10 +702,13 @@ class Modem(Events):
 
     def radio(self, on):
         """AT+CFUN=1 (on) or 4 (airplane mode): a soft recovery that keeps the module up."""
-        self.command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
+        return self.at.run(self._radio(on))
+
+    def _radio(self, on):
+        yield from self._c(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
 
     def _info1(self, cmd, info=None):
-        lines = self.command(cmd, info)
+        lines = yield from self._c(cmd, info)
         if not lines:
             raise ATError("%s: no answer line" % _cmd_name(cmd), None, _cmd_name(cmd))
         return lines[0]
@@ -709,16 +729,18 @@ class Modem(Events):
         The summary is (sent, rcvd, lost, min, max, avg); on failure an int (3 busy,
         4 host not found, 5 PDP failed), as section 2.10 says.
         """
+        return self.at.run(self._ping(host, timeout, count))
+
+    def _ping(self, host, timeout=1, count=4):
         host = check_text(host, "host", 253)
         if not (1 <= timeout <= 255 and 1 <= count <= 10):
             raise ValueError("timeout 1-255 s, count 1-10")
         cmd = ('AT+QPING=%d,"%s",%d,%d' % (self.context, host, timeout, count)).encode()
-        got = self._urc_result("ping", cmd, (timeout * count + 10) * 1000, count + 2)
+        got = yield from self._urc_result("ping", cmd, (timeout * count + 10) * 1000,
+                                          lambda got: got and got[-1][0] >= 2)  # fmt: skip
         replies = []
         summary = None
         for r in got:
-            if r is None:
-                break
             if r[0] == 0:
                 replies.append(r[1:])
             elif r[0] == 1:
@@ -732,10 +754,13 @@ class Modem(Events):
 
         Pass a `machine.RTC()` as `rtc` to set it; `set_module` sets the module's clock.
         """
+        return self.at.run(self._ntp(server, port, rtc, set_module))
+
+    def _ntp(self, server, port=123, rtc=None, set_module=False):
         server = check_text(server, "NTP server", 253)
         check_port(port)
         cmd = ('AT+QNTP=%d,"%s",%d,%d' % (self.context, server, port, 1 if set_module else 0))
-        got = self._urc_result("ntp", cmd.encode(), self.policy.qntp_ms)
+        got = yield from self._urc_result("ntp", cmd.encode(), self.policy.qntp_ms, len)
         err, t, zone = got[0]
         if err or t is None:
             raise error_for(err or 572, None, "AT+QNTP")
@@ -745,19 +770,24 @@ class Modem(Events):
 
     def dns_servers(self, primary=None, secondary=None):
         """Set (with arguments) or query the context's DNS servers (AT+QIDNSCFG)."""
+        return self.at.run(self._dns_servers(primary, secondary))
+
+    def _dns_servers(self, primary=None, secondary=None):
         ctx = self.context
         if primary is not None:
             primary = check_text(primary, "DNS server", 64)
             cmd = 'AT+QIDNSCFG=%d,"%s"' % (ctx, primary)
             if secondary is not None:
                 cmd += ',"%s"' % check_text(secondary, "DNS server", 64)
-            self.command(cmd.encode())
+            yield from self._c(cmd.encode())
             self._dns = []
-        lines = self.command(b"AT+QIDNSCFG=%d" % ctx)
-        return parse.parse_qidnscfg(lines[0])[1:]
+        return parse.parse_qidnscfg((yield from self._info1(b"AT+QIDNSCFG=%d" % ctx)))[1:]
 
     def resolve(self, host):
         """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
+        return self.at.run(self._resolve(host))
+
+    def _resolve(self, host):
         host = check_text(host, "host", 253)  # first: a non-str is a ValueError too
         if _is_ipv4(host):
             return [host]
@@ -766,13 +796,8 @@ class Modem(Events):
         for entry in self._dns:
             if entry[0] == host and clock.ticks_diff(entry[1], now) > 0:
                 return entry[2]
-        got = self._waits["dnsgip"] = []
-        try:
-            self.command(('AT+QIDNSGIP=%d,"%s"' % (self.context, host)).encode(), b"-")
-            self.wait_for(lambda: got and (got[0][0] != 0 or len(got) > got[0][1]),
-                          self.policy.qidnsgip_ms, "AT+QIDNSGIP")  # fmt: skip
-        finally:
-            del self._waits["dnsgip"]
+        cmd = ('AT+QIDNSGIP=%d,"%s"' % (self.context, host)).encode()
+        got = yield from self._urc_result("dnsgip", cmd, self.policy.qidnsgip_ms, _dns_done)
         head = got[0]
         if head[0] != 0 or len(head) < 3:
             raise error_for(head[0] or 565, None, "AT+QIDNSGIP")
@@ -800,6 +825,17 @@ class Modem(Events):
             raise ValueError("%s must be %d-%d" % (name, lo, hi))
         self.command(b'AT+QICFG="%s",%d' % (name.encode(), value))
         return value
+
+
+def _dns_done(got):
+    # +QIURC: "dnsgip",<err>,<count>,<ttl> then <count> addresses (section 2.13).
+    return got and (got[0][0] != 0 or len(got) > got[0][1])
+
+
+def _registered(line):
+    p = parse.split_params(line[line.find(b":") + 1 :])
+    stat = p[1] if len(p) > 1 else p[0]
+    return stat == 1 or stat == 5  # home network or roaming (flow chart)
 
 
 def _cmd_name(cmd):
