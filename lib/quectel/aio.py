@@ -30,29 +30,16 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-from . import parse
-from .engine import ERROR, SEND_FAIL, _info_prefix, _name
+from .engine import SEND_FAIL, _name
 from .errors import (
-    ATError,
     ATTimeout,
-    CMEError,
-    ModuleRestarted,
     QuectelError,
     TCPIPError,
-    error_for,
 )
 from .modem import (
-    STAT_BACKOFF,
-    STAT_CONNECTING,
     STAT_GOT_IP,
     STAT_IDLE,
     STAT_NO_RESPONSE,
-    STAT_NO_SIM,
-    STAT_NOT_REGISTERED,
-    STAT_OFF,
-    STAT_PDP_FAILED,
-    _is_ipv4,
-    _weekday,
 )
 from .sock import (
     _ERRNO,
@@ -132,13 +119,18 @@ class AModem:
         self.tick_ms = tick_ms
         self.wchunk = wchunk  # UART write piece: a piece may block the loop for its air time
         self.rx_count = 0  # times the pump found bytes
-        self.command_name = None  # the command on the UART (diagnostics, tests)
         self._waiters = 0
         self._tasks = None
         self._sup = None
         self._prev_change = modem.on_change
         modem.on_change = self._changed
         self._changed(modem.state, modem.reason, False)
+
+    @property
+    def command_name(self):
+        """The command on the UART, or None (diagnostics, tests)."""
+        at = self.at
+        return _name(at.cmd) if at.busy and at.cmd is not None else None
 
     # ---- state -----------------------------------------------------------------------------
 
@@ -274,51 +266,62 @@ class AModem:
             raise box[1]
         return box[0]
 
-    async def _finish(self, cmd, timeout_ms, mark=True):
+    async def _drive(self, gen, locked=False):
+        # Run a generator procedure of Modem or ATEngine (see ATEngine.run) without blocking
+        # the loop: the same code the blocking calls run. The UART lock is taken for a step
+        # that starts a command and kept until a step leaves the engine idle; URC waits and
+        # sleeps happen without it. `locked`: the caller holds the lock already.
+        at = self.at
+        held = locked
+        res = None
+        try:
+            while True:
+                if not held:
+                    await self.lock.acquire()
+                    held = True
+                try:
+                    cond, ms = gen.send(res)
+                except StopIteration as e:
+                    return e.value
+                if not locked and not at.busy:
+                    self.lock.release()
+                    held = False
+                if cond is None:
+                    await self.sleep(ms)
+                    res = True
+                else:
+                    res = await self.until(cond, ms)
+        finally:
+            if held and not locked:
+                self.lock.release()
+
+    def _run(self, gen):
+        # A procedure as a job: a cancelled caller leaves it to finish (see _job).
+        return self._job(self._drive(gen))
+
+    async def _finish(self, cmd, timeout_ms):
         # Lock held: wait for the final result (or the send prompt).
         at = self.at
-        if not await self.until(lambda: not at.busy or at.prompted, timeout_ms):
+        if not await self.until(at.finished, timeout_ms):
             at.abort()
-            if mark:
-                self.modem._set(STAT_NO_RESPONSE, "no answer")
+            self.modem._set(STAT_NO_RESPONSE, "no answer")
             raise ATTimeout(_name(cmd), timeout_ms)
 
     async def _end(self, cmd):
         # Lock held: interpret the result; ERROR of a TCP/IP command asks AT+QIGETERROR.
         at = self.at
-        if at.result == ERROR and at.text is None and _tcpip(cmd):
-            at.abort()
-            name = _name(cmd)
-            try:
-                lines = await self._exchange(b"AT+QIGETERROR", None, 5000)
-                code, text = parse.parse_qigeterror(lines[0])
-            except (QuectelError, ValueError, IndexError):
-                raise ATError("ERROR", None, name)
-            raise error_for(code, text, name)
+        if at.needs_reason(cmd):
+            raise await self._drive(at.g_reason(cmd), locked=True)
         return at.end(cmd)
 
-    async def _exchange(self, cmd, info, timeout_ms, mark=True):
-        # Lock held: one command, start to end.
-        if info is None:
-            info = _info_prefix(cmd)
-        self.command_name = _name(cmd)
-        self.at._begin(cmd, len(cmd), info)
-        await self._finish(cmd, timeout_ms, mark)
-        return await self._end(cmd)
-
-    async def _locked(self, cmd, info, timeout_ms, mark=True):
-        async with self.lock:
-            return await self._exchange(cmd, info, timeout_ms, mark)
-
-    async def command(self, cmd, info=None, timeout_ms=None, mark=True):
+    async def command(self, cmd, info=None, timeout_ms=None):
         """Run an AT command (bytes, no CR): its information lines, as `Modem.command`."""
-        return await self._job(self._locked(cmd, info, timeout_ms or self.policy.at_ms, mark))
+        return await self._run(self.modem._c(cmd, info, timeout_ms))
 
     async def _read(self, cid, dst, maxlen, timeout_ms=None):
         # AT+QIRD into dst (a memoryview the caller owns for as long as this runs).
         async with self.lock:
             at = self.at
-            self.command_name = "AT+QIRD"
             at.begin_read(cid, dst, maxlen)
             await self._finish(b"AT+QIRD", timeout_ms or self.policy.at_ms)
             got = at.count
@@ -330,7 +333,6 @@ class AModem:
         timeout_ms = timeout_ms or self.policy.at_ms
         async with self.lock:
             at = self.at
-            self.command_name = "AT+QISEND"
             at.begin_send(cid, n, addr)
             await self._finish(b"AT+QISEND", timeout_ms)
             if at.prompted:
@@ -360,263 +362,41 @@ class AModem:
                 else:
                     await _sleep_ms(0 if k else 1)
 
-    async def _urc_result(self, key, cmd, timeout_ms, done):
-        # cmd, then the URCs of `key` until done(got): as one job (see _job).
+    def _one(self, key, gen):
+        # One ping / NTP / DNS query at a time: their URCs share a collector in the Modem.
+        # The lock is taken inside the job, so a cancelled caller's query keeps it until its
+        # last URC came, and the next query never sees stale replies.
         lock = self._kinds.get(key)
         if lock is None:
             lock = self._kinds[key] = asyncio.Lock()
-        async with lock:
-            waits = self.modem._waits
-            got = waits[key] = []
-            try:
-                await self._locked(cmd, b"-", timeout_ms)
-                if not await self.until(lambda: done(got), timeout_ms):
-                    raise ATTimeout(_name(cmd), timeout_ms)
-            finally:
-                del waits[key]
-            return got
 
-    # ---- power and bring-up (the manual's chapter 1, as Modem does it) ---------------------
+        async def locked():
+            async with lock:
+                return await self._drive(gen)
 
-    async def _responds(self, tries=2):
-        for _ in range(tries):
-            try:
-                await self.command(b"AT", b"", self.policy.probe_ms, mark=False)
-                return True
-            except (ATTimeout, ModuleRestarted):
-                pass
-            except ATError:
-                return True
-        return False
+        return self._job(locked())
+
+    # ---- power, bring-up, recovery: the Modem's own procedures, awaited --------------------
+
+    async def _life_run(self, gen):
+        async with self._life:  # one lifecycle operation (connect, check, ...) at a time
+            return await self._run(gen)
 
     async def power_on(self):
         """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
-        async with self._life:
-            await self._power_on()
-
-    async def _power_on(self):
-        m = self.modem
-        p = self.policy
-        on = m._status.on() if m._status else await self._responds()
-        if not on:
-            if m._pwrkey is None:
-                m._set(STAT_NO_RESPONSE, "no answer and no PWRKEY wired")
-                raise ATTimeout("AT (module off?)", p.probe_ms)
-            m._rdy = False
-            m._pwrkey.set(True)
-            await self.sleep(p.pwrkey_ms)
-            m._pwrkey.set(False)
-            await self._wait_boot()
-        await self._setup()
-        m._set(STAT_IDLE)
-
-    async def _wait_boot(self):
-        m = self.modem
-        p = self.policy
-        clock = self.clock
-        t0 = clock.ticks_ms()
-        st = m._status
-        while True:
-            left = p.boot_ms - clock.ticks_diff(clock.ticks_ms(), t0)
-            if left <= 0:
-                break
-            if m._rdy:
-                return
-            if st is None or st.on():
-                if await self._responds(1):
-                    return
-            else:
-                await self.until(lambda: m._rdy or st.on(), left)
-        m._set(STAT_NO_RESPONSE, "module did not start")
-        raise ATTimeout("power on", p.boot_ms)
-
-    async def _setup(self):
-        m = self.modem
-        async with self.lock:  # let late answers to boot-time probes arrive and be dropped
-            n = -1
-            while n != self.rx_count:
-                n = self.rx_count
-                await self.until(lambda n=n: self.rx_count != n, 200)
-        await self.command(b"ATE0", b"")
-        await self.command(b"AT+CMEE=2", b"")
-        if m._dtr:
-            await self.command(b"AT&D1", b"")
-        for cmd in (b"AT+CREG=2", b"AT+CGREG=2"):
-            try:
-                await self.command(cmd, b"")
-            except ATError:
-                pass
-        m._restarted = False
-        m._powered_down = False
+        await self._life_run(self.modem._power_on())
 
     async def power_off(self):
         """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
-        async with self._life:
-            await self._power_off()
-
-    async def _power_off(self):
-        m = self.modem
-        st = m._status
-        m._powered_down = False
-        try:
-            await self.command(b"AT+QPOWD=1", b"")
-            await self.until(lambda: m._powered_down or (st is not None and not st.on()),
-                             self.policy.powerdown_ms)  # fmt: skip
-        except ATTimeout:
-            pass
-        m._pdp_down("powered off")
-        m._pdp_lost = False
-        m._set(STAT_OFF)
-        self._kick()
+        await self._life_run(self.modem._power_off())
 
     async def reset(self):
-        """Reboot the module: RESET pin, else a power cycle, else AT+CFUN=1,1."""
-        async with self._life:
-            await self._reset()
-
-    async def _reset(self):
-        m = self.modem
-        m._pdp_down("reset")
-        m._pdp_lost = False
-        m._rdy = False
-        if m._reset:
-            m._reset.set(True)
-            await self.sleep(self.policy.reset_ms)
-            m._reset.set(False)
-            await self._wait_boot()
-        elif m._pwrkey:
-            await self._power_off()
-            await self._power_on()
-            return
-        else:
-            try:
-                await self.command(b"AT+CFUN=1,1", b"", 15000)
-            except QuectelError:
-                pass
-            await self._wait_boot()
-        await self._setup()
-        m._set(STAT_IDLE)
+        """Reboot the module (RESET pin, power cycle, or AT+CFUN=1,1)."""
+        await self._life_run(self.modem._reset_g())
 
     async def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
         """Bring the data connection up as `Modem.connect` does, without blocking the loop."""
-        m = self.modem
-        apn = check_text(apn, "APN", 100)
-        user = check_text(user, "user name", 100)
-        key = check_text(key, "password", 100, secret=True)
-        if sim_pin is not None:
-            sim_pin = check_text(sim_pin, "SIM PIN", 8, secret=True)
-            if not sim_pin.isdigit():
-                raise ValueError("SIM PIN must be digits")
-        if auth is None:
-            auth = 3 if user else 0
-        if auth not in (0, 1, 2, 3):
-            raise ValueError("auth must be 0-3")
-        async with self._life:
-            m._sim_pin = sim_pin
-            m._apn = (apn, user, key, auth)
-            tries = self.policy.restarts if restarts is None else restarts
-            err = None
-            for attempt in range(tries + 1):
-                try:
-                    if attempt:
-                        await self._reset()
-                    await self._bring_up()
-                    m._failures = 0
-                    return
-                except QuectelError as e:
-                    err = e
-            m._failures = tries
-            raise err
-
-    async def _bring_up(self):
-        m = self.modem
-        p = self.policy
-        if m.state in (STAT_OFF, STAT_NO_RESPONSE) or m._restarted:
-            if m._restarted:
-                await self._setup()
-            else:
-                await self._power_on()
-        m._set(STAT_CONNECTING, "SIM")
-        await self._poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
-        m._set(STAT_CONNECTING, "registration")
-        await self._poll_until(b"AT+CREG?", self._registered, p.creg_ms, STAT_NOT_REGISTERED)
-        try:
-            await self._poll_until(b"AT+CGREG?", self._registered, p.cgreg_ms, None)
-        except QuectelError:
-            pass
-        apn, user, key, auth = m._apn
-        cmd = 'AT+QICSGP=%d,1,"%s","%s","%s",%d' % (m.context, apn, user, key, auth)
-        await self.command(cmd.encode())
-        m._set(STAT_CONNECTING, "PDP context")
-        await self._activate()
-        m._open_failures = 0
-        m._pdp_lost = False
-        m._set(STAT_GOT_IP)
-
-    async def _activate(self):
-        m = self.modem
-        ip = await self._context_ip()
-        if ip is None:
-            try:
-                await self.command(b"AT+QIACT=%d" % m.context, b"", self.policy.qiact_ms)
-            except TCPIPError as e:
-                if e.code != 563:
-                    m._set(STAT_PDP_FAILED, str(e))
-                    raise
-            except ATError as e:
-                m._set(STAT_PDP_FAILED, str(e))
-                raise
-            ip = await self._context_ip()
-            if ip is None:
-                m._set(STAT_PDP_FAILED, "no address")
-                raise error_for(556, None, "AT+QIACT")
-        m.ip = ip
-
-    async def _context_ip(self):
-        m = self.modem
-        for line in await self.command(b"AT+QIACT?"):
-            ctx, state, _, ip = parse.parse_qiact(line)
-            if ctx == m.context and state == 1:
-                return ip or "0.0.0.0"
-        return None
-
-    async def _poll_until(self, cmd, ok, timeout_ms, fail_state):
-        clock = self.clock
-        t0 = clock.ticks_ms()
-        last = None
-        name = _name(cmd)
-        while True:
-            try:
-                lines = await self.command(cmd)
-                if lines and await ok(lines[0]):
-                    return
-                last = lines[0].decode() if lines else "no answer"
-            except CMEError as e:
-                if e.command == "AT+CPIN" and "locked" in e.text:
-                    raise
-                last = str(e)
-            if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
-                if fail_state is not None:
-                    self.modem._set(fail_state, last)
-                raise ATError("%s: %s" % (name, last), None, name)
-            await self.sleep(self.policy.poll_ms)
-
-    async def _sim_ready(self, line):
-        m = self.modem
-        state = line.strip()[6:].strip()
-        if state == b"READY":
-            return True
-        if state.startswith(b"SIM P") or state.startswith(b"PH-"):
-            if m._sim_pin and state == b"SIM PIN":
-                pin, m._sim_pin = m._sim_pin, None  # one try: never burn the PUK
-                await self.command(('AT+CPIN="%s"' % pin).encode(), b"")
-                return False
-            m._set(STAT_NO_SIM, "SIM locked: %s" % state.decode())
-            raise CMEError("SIM locked (%s)" % state.decode(), None, "AT+CPIN")
-        return False
-
-    async def _registered(self, line):
-        return self.modem._registered(line)
+        await self._life_run(self.modem._connect(apn, user, key, auth, restarts, sim_pin))
 
     async def disconnect(self):
         """Close every socket and deactivate the PDP context."""
@@ -627,66 +407,14 @@ class AModem:
                         await s.aclose()
                     else:
                         s.close()
-            await self._deactivate()
+            await self._run(self.modem._deactivate())
             self.modem._set(STAT_IDLE)
-
-    async def _deactivate(self):
-        m = self.modem
-        err = None
-        for _ in range(self.policy.deact_tries):
-            try:
-                await self.command(b"AT+QIDEACT=%d" % m.context, b"", self.policy.qideact_ms)
-                m.ip = None
-                return
-            except QuectelError as e:
-                err = e
-        await self._reset()
-        if err:
-            m.reason = "deactivation failed 3 times: rebooted"
-
-    # ---- recovery --------------------------------------------------------------------------
 
     async def check(self):
         """One step of `Modem.check()`'s recovery rules, awaitable. True while connected."""
-        m = self.modem
-        if m._apn is None:
+        if self.modem._apn is None:
             return False
-        async with self._life:
-            return await self._check()
-
-    async def _check(self):
-        m = self.modem
-        clock = self.clock
-        if m.state == STAT_GOT_IP and not m._pdp_lost and not m._restarted:
-            return True
-        if m._next_try is not None and clock.ticks_diff(m._next_try, clock.ticks_ms()) > 0:
-            return False
-        p = self.policy
-        try:
-            if m._pdp_lost and not m._restarted:
-                m._pdp_lost = False
-                await self._deactivate()  # pdpdeact: the host must deactivate (2.16.5)
-                await self._activate()
-                m._set(STAT_GOT_IP)
-            else:
-                if m.state == STAT_NOT_REGISTERED and p.radio_cycle and not m._radio_tried:
-                    m._radio_tried = True
-                    await self.command(b"AT+CFUN=4", b"", 15000)
-                    await self.command(b"AT+CFUN=1", b"", 15000)
-                elif m.state == STAT_NO_RESPONSE or m._failures:
-                    await self._reset()
-                await self._bring_up()
-            m._failures = 0
-            m._radio_tried = False
-            m._next_try = None
-            return True
-        except QuectelError as e:
-            m._failures += 1
-            delay = m.restart_delay(m._failures)
-            m._next_try = clock.ticks_ms() + delay
-            if delay:
-                m._set(STAT_BACKOFF, "%s; next restart in %d s" % (e, delay // 1000))
-            return False
+        return await self._life_run(self.modem._check())
 
     def supervise(self, period_ms=5000):
         """Run `check()` as a task: every period_ms (module clock) and at once when the state
@@ -707,78 +435,19 @@ class AModem:
             except asyncio.TimeoutError:
                 pass
 
-    async def _opened(self, ok):
-        # Five failed opens in a row recycle the context (chapter 1), as Modem.opened.
-        m = self.modem
-        if ok:
-            m._open_failures = 0
-            return
-        m._open_failures += 1
-        if m._open_failures >= self.policy.open_failures:
-            m._open_failures = 0
-            await self._deactivate()
-            await self._activate()
-
     # ---- network utilities -----------------------------------------------------------------
 
     async def ping(self, host, timeout=1, count=4):
         """AT+QPING, as `Modem.ping`: (replies, summary or failure code)."""
-        host = check_text(host, "host", 253)
-        if not (1 <= timeout <= 255 and 1 <= count <= 10):
-            raise ValueError("timeout 1-255 s, count 1-10")
-        cmd = ('AT+QPING=%d,"%s",%d,%d' % (self.modem.context, host, timeout, count)).encode()
-        got = await self._job(self._urc_result("ping", cmd, (timeout * count + 10) * 1000,
-                                               lambda g: g and g[-1] is None))  # fmt: skip
-        replies = []
-        summary = None
-        for r in got:
-            if r is None:
-                break
-            if r[0] == 0:
-                replies.append(r[1:])
-            elif r[0] == 1:
-                replies.append(None)
-            else:
-                summary = r[1:] if r[0] == 2 else r[0]
-        return replies, summary
+        return await self._one("ping", self.modem._ping(host, timeout, count))
 
     async def ntp(self, server, port=123, rtc=None, set_module=False):
         """AT+QNTP, as `Modem.ntp`: ((y, m, d, h, mi, s), zone_minutes); sets `rtc` if given."""
-        server = check_text(server, "NTP server", 253)
-        check_port(port)
-        cmd = 'AT+QNTP=%d,"%s",%d,%d' % (self.modem.context, server, port, 1 if set_module else 0)
-        got = await self._job(self._urc_result("ntp", cmd.encode(), self.policy.qntp_ms,
-                                               lambda g: len(g) >= 1))  # fmt: skip
-        err, t, zone = got[0]
-        if err or t is None:
-            raise error_for(err or 572, None, "AT+QNTP")
-        if rtc is not None:
-            rtc.datetime((t[0], t[1], t[2], _weekday(t[0], t[1], t[2]), t[3], t[4], t[5], 0))
-        return t, zone
+        return await self._one("ntp", self.modem._ntp(server, port, rtc, set_module))
 
     async def resolve(self, host):
         """Every IPv4 address of host (AT+QIDNSGIP), cached for the DNS TTL."""
-        if _is_ipv4(host):
-            return [host]
-        host = check_text(host, "host", 253)
-        m = self.modem
-        clock = self.clock
-        now = clock.ticks_ms()
-        for entry in m._dns:
-            if entry[0] == host and clock.ticks_diff(entry[1], now) > 0:
-                return entry[2]
-        cmd = ('AT+QIDNSGIP=%d,"%s"' % (m.context, host)).encode()
-        got = await self._job(self._urc_result("dnsgip", cmd, self.policy.qidnsgip_ms,
-                              lambda g: g and (g[0][0] != 0 or len(g) > g[0][1])))  # fmt: skip
-        head = got[0]
-        if head[0] != 0 or len(head) < 3:
-            raise error_for(head[0] or 565, None, "AT+QIDNSGIP")
-        ips = [str(g[0]) for g in got[1 : 1 + head[1]]]
-        if not ips:
-            raise error_for(565, None, "AT+QIDNSGIP")
-        m._dns = [e for e in m._dns if e[0] != host][-(self.policy.dns_cache - 1) :]
-        m._dns.append((host, now + head[2] * 1000, ips))
-        return ips
+        return await self._one("dnsgip", self.modem._resolve(host))
 
     async def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
@@ -928,13 +597,13 @@ class ASocket(Socket):
                 self.mode,
             )
             try:
-                await am._locked(cmd.encode(), b"-", p.at_ms)
+                await am.command(cmd.encode(), b"-", p.at_ms)
             except TCPIPError as e:
                 self._release()
                 if e.code == 562:
                     err = e
                     continue
-                await am._opened(False)
+                await am._run(m._opened(False))
                 raise os_error(e)
             except QuectelError as e:
                 self._release()
@@ -943,11 +612,11 @@ class ASocket(Socket):
             ok = await am.until(lambda: self._open is not None or self._dead, p.qiopen_ms)
             if ok and self._open == 0 and not self._dead:
                 self.service = service
-                await am._opened(True)
+                await am._run(m._opened(True))
                 return
             await self._qiclose_async()  # section 2.4: no +QIOPEN in 150 s: close the ID
             self._release()
-            await am._opened(False)
+            await am._run(m._opened(False))
             if not ok:
                 raise _err(errno.ETIMEDOUT)
             if self._dead:

@@ -124,6 +124,7 @@ class ATEngine:
         self.text = None  # the +CME ERROR line, when that was the result
         self.garbage = 0  # lines dropped as unparseable, and buffer overflows
         self.rx_count = 0  # bytes received (wraps): tells whether the line was quiet
+        self.cmd = None
         self.trace = None  # set to print-like callable(direction, bytes) to log the traffic
         self._secret = False  # the running command holds a password (its echo is not logged)
         self._pos = 0
@@ -456,6 +457,7 @@ class ATEngine:
             raise QuectelError("a command is already running")
         if self._data is not None:
             raise QuectelError("the UART is in transparent mode: leave it first")
+        self.cmd = cmd  # what is running (a reference: naming it is left to who asks)
         self._info = info
         self._lines = [] if info is not None else None
         self._connect = connect
