@@ -34,7 +34,6 @@ from .engine import SEND_FAIL, _name
 from .errors import (
     ATTimeout,
     QuectelError,
-    TCPIPError,
 )
 from .modem import (
     STAT_GOT_IP,
@@ -42,7 +41,6 @@ from .modem import (
     STAT_NO_RESPONSE,
 )
 from .sock import (
-    _ERRNO,
     AF_INET,
     BUFFER,
     MAX_READ,
@@ -579,50 +577,8 @@ class ASocket(Socket):
     async def _abandoned(self, _):
         await self.aclose()  # opened for a caller that was cancelled meanwhile
 
-    async def _open_job(self, service, host, rport, lport):
-        am = self.am
-        m = self.modem
-        p = m.policy
-        err = None
-        for _ in range(3):  # an incoming connection may take our connect ID first
-            cid = self._claim()
-            self._open = None
-            cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
-                m.context,
-                cid,
-                service,
-                host,
-                rport,
-                lport,
-                self.mode,
-            )
-            try:
-                await am.command(cmd.encode(), b"-", p.at_ms)
-            except TCPIPError as e:
-                self._release()
-                if e.code == 562:
-                    err = e
-                    continue
-                await am._run(m._opened(False))
-                raise os_error(e)
-            except QuectelError as e:
-                self._release()
-                raise os_error(e)
-            # The connect ID stays ours until +QIOPEN comes, so a late URC finds no stranger.
-            ok = await am.until(lambda: self._open is not None or self._dead, p.qiopen_ms)
-            if ok and self._open == 0 and not self._dead:
-                self.service = service
-                await am._run(m._opened(True))
-                return
-            await self._qiclose_async()  # section 2.4: no +QIOPEN in 150 s: close the ID
-            self._release()
-            await am._run(m._opened(False))
-            if not ok:
-                raise _err(errno.ETIMEDOUT)
-            if self._dead:
-                raise _err(errno.ECONNABORTED)
-            raise _err(_ERRNO.get(self._open, errno.ECONNREFUSED))
-        raise os_error(err)
+    def _open_job(self, service, host, rport, lport):
+        return self.am._drive(self._g_open(service, host, rport, lport))
 
     def _start(self):
         self._writing = True
@@ -909,11 +865,8 @@ class ASocket(Socket):
         self._rs = self._re = self._ts = self._te = 0
         self.am._kick()
 
-    async def _qiclose_async(self):
-        try:
-            await self.am.command(b"AT+QICLOSE=%d" % self.cid, b"", self.modem.policy.qiclose_ms)
-        except QuectelError:
-            pass  # section 2.5: the module force-closes after its timeout anyway
+    def _qiclose_async(self):
+        return self.am._run(self._g_qiclose())
 
 
 class _Stream:

@@ -169,6 +169,13 @@ class Socket(IOBase):
     # ---- opening ---------------------------------------------------------------------------
 
     def _qiopen(self, service, host, rport, lport):
+        self.modem.at.run(self._g_open(service, host, rport, lport))
+
+    def _open_done(self):
+        return self._open is not None or self._dead
+
+    def _g_open(self, service, host, rport, lport):
+        # AT+QIOPEN as a generator procedure (see ATEngine.run); the asyncio front runs it too.
         m = self.modem
         p = m.policy
         err = None
@@ -180,32 +187,34 @@ class Socket(IOBase):
             try:
                 if self.mode == TRANSPARENT:  # answered by CONNECT, no +QIOPEN (section 2.4)
                     self._transparent_begin()
-                    m.command(cmd.encode(), b"-", p.qiopen_ms, sink=self)
+                    yield from m._c(cmd.encode(), b"-", p.qiopen_ms, sink=self)
                     self.service = service
-                    m.opened(True)
+                    yield from m._opened(True)
                     return
-                m.command(cmd.encode(), b"-", p.at_ms)
+                yield from m._c(cmd.encode(), b"-", p.at_ms)
             except TCPIPError as e:
                 self._release()
                 if e.code == 562:
                     err = e
                     continue
-                m.opened(False)
+                yield from m._opened(False)
                 raise os_error(e)
             except QuectelError as e:
                 self._release()
                 raise os_error(e)
-            ok = self._until(lambda: self._open is not None, p.qiopen_ms)
-            if ok and self._open == 0:
+            # The connect ID stays ours until +QIOPEN comes, so a late URC finds no stranger.
+            ok = yield (self._open_done, p.qiopen_ms)
+            if ok and self._open == 0 and not self._dead:
                 self.service = service
-                m.opened(True)
+                yield from m._opened(True)
                 return
-            # Section 2.4: no +QIOPEN in 150 s (or an error): close the connect ID.
-            self._qiclose()
+            yield from self._g_qiclose()  # section 2.4: no +QIOPEN in 150 s: close the ID
             self._release()
-            m.opened(False)
+            yield from m._opened(False)
             if not ok:
                 raise _err(errno.ETIMEDOUT)
+            if self._dead:
+                raise _err(errno.ECONNABORTED)
             raise _err(_ERRNO.get(self._open, errno.ECONNREFUSED))
         raise os_error(err)
 
@@ -709,8 +718,12 @@ class Socket(IOBase):
             self._push_data(memoryview(chunk), 0, k)
 
     def _qiclose(self):
+        self.modem.at.run(self._g_qiclose())
+
+    def _g_qiclose(self):
+        m = self.modem
         try:
-            self.modem.command(b"AT+QICLOSE=%d" % self.cid, b"", self.modem.policy.qiclose_ms)
+            yield from m._c(b"AT+QICLOSE=%d" % self.cid, b"", m.policy.qiclose_ms)
         except QuectelError:
             pass  # section 2.5: the module force-closes after its timeout anyway
 
