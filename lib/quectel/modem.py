@@ -239,8 +239,6 @@ class Modem(Events):
             self._pushing._push_data(mv, start, end)
 
     def pushed(self, cid):
-        if self._pushing is not None:
-            self._pushing._push_end()
         self._pushing = None
 
     def urc(self, line):

@@ -103,7 +103,10 @@ class Socket(IOBase):
         self._rs = 0
         self._re = 0
         self._from = None  # sender of the datagram in _rbuf (UDP SERVICE, push)
-        self._spill = None  # pushed bytes beyond _rbuf until the switch to buffer mode
+        self._rmv = None
+        self._can_read = self._readable  # bound once: waiting allocates nothing
+        self._spill = None  # what did not fit in _rbuf (read from _so on)
+        self._so = 0
         self._switch = False
         self._queue = []  # listeners: accepted connections not yet taken by accept()
         self._tx_last = 0  # transparent mode: when we last wrote, and the '+' run after silence
@@ -286,35 +289,39 @@ class Socket(IOBase):
 
     def _readable(self):
         return (self._re > self._rs or (self._avail and self.mode == BUFFER) or self._eof
-                or self._spill or self._dead)  # fmt: skip
+                or self._spill is not None or self._dead)  # fmt: skip
+
+    def _buffer(self, size):
+        if self._rbuf is None:
+            self._rbuf = bytearray(size)
+            self._rmv = memoryview(self._rbuf)
+
+    def _store(self, mv, start, end):
+        # Keep mv[start:end] for the reader. Never drop: what does not fit waits in _spill.
+        # Returns False when it spilled.
+        k = end - start
+        if self._spill is None and k > len(self._rbuf) - self._re and self._rs:
+            self._rbuf[: self._re - self._rs] = self._rmv[self._rs : self._re]
+            self._re -= self._rs
+            self._rs = 0
+        if self._spill is None and k <= len(self._rbuf) - self._re:
+            self._rbuf[self._re : self._re + k] = mv[start:end]
+            self._re += k
+            return True
+        if self._spill is None:
+            self._spill = bytearray()
+            self._so = 0
+        self._spill.extend(mv[start:end])
+        return False
 
     def _push_begin(self, n, ip, port):
         if ip is not None:
             self._from = (ip, port)
-        if self._rbuf is None:
-            self._rbuf = bytearray(self._rxsize)
-        if self._rs == self._re:
-            self._rs = self._re = 0
-        elif len(self._rbuf) - self._re < n and self._rs:
-            self._rbuf[: self._re - self._rs] = memoryview(self._rbuf)[self._rs : self._re]
-            self._re -= self._rs
-            self._rs = 0
+        self._buffer(max(self._rxsize, 2 * MAX_READ))
 
     def _push_data(self, mv, start, end):
-        # Never drop: what does not fit waits in _spill, and the socket goes to buffer mode.
-        k = end - start
-        room = len(self._rbuf) - self._re
-        if self._spill is None and k <= room:
-            self._rbuf[self._re : self._re + k] = mv[start:end]
-            self._re += k
-        else:
-            if self._spill is None:
-                self._spill = bytearray()
-                self._switch = True
-            self._spill.extend(mv[start:end])
-
-    def _push_end(self):
-        if len(self._rbuf) - self._re < MAX_READ and self.mode == PUSH:
+        # A full push buffer sends the socket to buffer mode: the module then keeps the data.
+        if not self._store(mv, start, end) and self.mode == PUSH:
             self._switch = True
 
     def _service(self):
@@ -326,32 +333,36 @@ class Socket(IOBase):
             self._avail = True
 
     def _take(self, buf, n):
-        # Copy up to n buffered bytes into buf.
+        # Copy up to n buffered bytes into buf, refilling from the spill when drained.
         k = min(n, self._re - self._rs)
         if k:
-            buf[:k] = memoryview(self._rbuf)[self._rs : self._rs + k]
+            buf[:k] = self._rmv[self._rs : self._rs + k]
             self._rs += k
-            if self._spill and self._rs == self._re:
-                take = min(len(self._spill), len(self._rbuf))
-                self._rbuf[:take] = self._spill[:take]
-                self._spill = self._spill[take:] or None
+            spill = self._spill
+            if spill is not None and self._rs == self._re:
+                so = self._so
+                take = min(len(spill) - so, len(self._rbuf))
+                self._rbuf[:take] = memoryview(spill)[so : so + take]
+                self._so = so + take
                 self._rs = 0
                 self._re = take
+                if self._so == len(spill):
+                    self._spill = None
         return k
 
     def recv_into(self, buf, nbytes=0):
         """Read up to nbytes (or len(buf)) bytes into buf; 0 at end of stream."""
         n = nbytes or len(buf)
         self._check_recv()
-        if self._re > self._rs or self._spill:
+        if self._re > self._rs:
             return self._take(buf, n)
         t0 = self.modem.clock.ticks_ms()
         while True:
-            if not self._readable() and not self._until(self._readable, self._timeout, t0):
+            if not self._readable() and not self._until(self._can_read, self._timeout, t0):
                 if self._timeout == 0:
                     raise _err(errno.EAGAIN)
                 raise _err(errno.ETIMEDOUT)
-            if self._re > self._rs or self._spill:
+            if self._re > self._rs:
                 return self._take(buf, n)
             if self._dead:
                 raise _err(errno.ECONNABORTED)
@@ -366,8 +377,7 @@ class Socket(IOBase):
     # ---- transparent mode: the engine's data sink ------------------------------------------
 
     def _transparent_begin(self):
-        if self._rbuf is None:
-            self._rbuf = bytearray(max(self._rxsize, 2048))
+        self._buffer(max(self._rxsize, 2048))
         self.mode = TRANSPARENT
         self._eof = False
         self._tx_last = self.modem.clock.ticks_ms()  # the command line was input too
@@ -376,22 +386,14 @@ class Socket(IOBase):
     def data_room(self):
         if self._unbounded:
             return 1 << 30
+        if self._spill is not None:
+            return 0
         if self._rs == self._re:
             self._rs = self._re = 0
-        elif self._rs and self._re == len(self._rbuf):
-            self._rbuf[: self._re - self._rs] = memoryview(self._rbuf)[self._rs : self._re]
-            self._re -= self._rs
-            self._rs = 0
-        return len(self._rbuf) - self._re
+        return len(self._rbuf) - self._re + self._rs  # _store compacts when it must
 
     def data_in(self, mv, start, end):
-        if self._spill is None and end - start <= len(self._rbuf) - self._re:
-            self._rbuf[self._re : self._re + end - start] = mv[start:end]
-            self._re += end - start
-        else:
-            if self._spill is None:
-                self._spill = bytearray()
-            self._spill.extend(mv[start:end])
+        self._store(mv, start, end)
 
     def data_end(self, carrier_lost):
         if carrier_lost:  # section 1.2: NO CARRIER; AT+QICLOSE is still needed (close())
@@ -544,14 +546,13 @@ class Socket(IOBase):
 
     def readline(self):
         """Read up to and including b"\\n" (or to EOF). Non-blocking: what is there, or None."""
-        if self._rbuf is None:
-            self._rbuf = bytearray(self._rxsize)
+        self._buffer(self._rxsize)
         out = bytearray()
         while True:
             if self._re > self._rs:
                 i = self._rbuf.find(b"\n", self._rs, self._re)
                 end = self._re if i < 0 else i + 1
-                out.extend(memoryview(self._rbuf)[self._rs : end])
+                out.extend(self._rmv[self._rs : end])
                 self._rs = end
                 if i >= 0:
                     return bytes(out)
@@ -706,16 +707,14 @@ class Socket(IOBase):
 
     def _drain(self):
         # Move everything the module holds for us into our own buffer.
-        if self._rbuf is None:
-            self._rbuf = bytearray(self._rxsize)
+        self._buffer(self._rxsize)
         chunk = bytearray(MAX_READ)
         self._avail = True
         while self._avail:
             k = self._read_module(chunk, MAX_READ)
             if not k:
                 break
-            self._push_begin(k, None, None)
-            self._push_data(memoryview(chunk), 0, k)
+            self._store(memoryview(chunk), 0, k)
 
     def _qiclose(self):
         self.modem.at.run(self._g_qiclose())
@@ -744,8 +743,7 @@ class Socket(IOBase):
             child.close()
         self._queue = []
         self._release()
-        self._rbuf = None
-        self._spill = None
+        self._rbuf = self._rmv = self._spill = None
 
     def ioctl(self, op, arg):
         if op == 3:  # poll
