@@ -603,20 +603,23 @@ def test_response_late_but_within_its_timeout(modem, vm, echo):
 
 
 def test_no_carrier_in_transparent_mode(modem, vm, echo):
-    """NO CARRIER while in transparent mode (being implemented separately)."""
-    if not (hasattr(S, "Transparent") or hasattr(S.Socket, "transparent") or hasattr(modem, "transparent")):
-        pytest.skip("quectel.sock has no transparent-mode support yet")
-    s = modem.socket()
+    """pdpdeact while transparent: the module says NO CARRIER (the mode ends, data already
+    received stays readable), then the socket fails clearly and check() recovers."""
+    s = modem.socket(mode=S.TRANSPARENT)
     s.settimeout(10)
     s.connect(("127.0.0.1", echo.port))
-    tm = s.transparent() if hasattr(s, "transparent") else modem.transparent(s)
-    tm.write(b"hello")
-    assert tm.read(5) == b"hello"
-    vm.pdp_deactivate(1)  # the module says NO CARRIER first, then pdpdeact
+    s.sendall(b"hello")
+    got = bytearray()
+    while len(got) < 5:
+        got += s.recv(5 - len(got))
+    assert got == b"hello" and modem.at.data_mode
+    vm.pdp_deactivate(1)
     with pytest.raises(OSError):
         for _ in range(50):
-            tm.write(b"x" * 100)
-            tm.read(100)
+            s.sendall(b"x" * 100)
+            s.recv(100)
+    assert not modem.at.data_mode
+    s.close()
     t = Transfer(modem, echo, 0)
     t.outcome = "raised OSError"
     record("NO CARRIER (transparent)", t, lossless=True)
