@@ -168,14 +168,20 @@ def iso(t):
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % tuple(t[:6])
 
 
-def rssi_dbm(modem):
-    # AT+CSQ: "+CSQ: <rssi>,<ber>", rssi 0-31 -> -113..-51 dBm, 99 unknown (3GPP TS 27.007).
+# +CREG <stat> (3GPP TS 27.007)
+REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 5: "roaming"}
+
+
+def radio_state(modem):
+    # Signal (AT+CSQ), operator (AT+COPS?) and CS registration (+CREG URCs), for each report.
     try:
-        line = modem.command(b"AT+CSQ")[0]
-        n = int(line[line.find(b":") + 1 :].split(b",")[0])
-    except Exception:  # noqa: BLE001
-        return None
-    return None if n == 99 else -113 + 2 * n
+        dbm, ber = modem.signal()
+        op = modem.operator()
+    except Exception as e:  # noqa: BLE001  (a report goes out even if these fail)
+        log("radio state unavailable: %s" % e)
+        return {}
+    return {"rssi_dbm": dbm, "ber": ber, "operator": op,
+            "registration": REGISTRATION.get(modem.registration, modem.registration)}
 
 
 def reading(modem, board, seq, synced, rtc):
@@ -194,7 +200,6 @@ def reading(modem, board, seq, synced, rtc):
         "time": now,
         "mem_free": gc.mem_free(),
         "ip": modem.ip,
-        "rssi_dbm": rssi_dbm(modem),
         # Made up: no sensor is wired on the reference boards. Replace with a real one.
         "simulated_temperature_c": 21.0 + (seq % 10) / 10,
     }
@@ -256,6 +261,9 @@ def main():
                     synced = sync_clock(modem, cfg, rtc)
                 seq += 1
                 body = reading(modem, board, seq, synced, rtc)
+                body.update(radio_state(modem))
+                log("radio: %s dBm, operator %s, registration %s" % (
+                    body.get("rssi_dbm"), body.get("operator"), body.get("registration")))
                 log("POST #%d to %s: %d bytes of JSON ..." % (seq, cfg.SERVER_URL, len(str(body))))
                 status, text = post(requests, cfg.SERVER_URL, body)
                 log("POST #%d answered: %d %s" % (seq, status, text.strip()))

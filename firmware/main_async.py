@@ -14,7 +14,15 @@ import sys
 import time
 
 import machine
-from main import _T0, Settings, describe, iso, load_board, log  # same settings and console style
+from main import (  # same settings and console style
+    _T0,
+    REGISTRATION,
+    Settings,
+    describe,
+    iso,
+    load_board,
+    log,
+)
 
 _MAX_BACKOFF_S = 300
 
@@ -76,14 +84,16 @@ async def reading(am, board, seq, synced, sensor):
     if synced:
         d = machine.RTC().datetime()
         now = iso((d[0], d[1], d[2], d[4], d[5], d[6]))
-    rssi = None
+    radio = {}
     try:
-        line = (await am.command(b"AT+CSQ"))[0]
-        n = int(line[line.find(b":") + 1 :].split(b",")[0])
-        rssi = None if n == 99 else -113 + 2 * n
-    except Exception:  # noqa: BLE001
-        pass
-    return {
+        dbm, ber = await am.signal()
+        op = await am.operator()
+        radio = {"rssi_dbm": dbm, "ber": ber, "operator": op,
+                 "registration": REGISTRATION.get(am.modem.registration, am.modem.registration)}
+        log("radio: %s dBm, operator %s, registration %s" % (dbm, op, radio["registration"]))
+    except Exception as e:  # noqa: BLE001  (a report goes out even if these fail)
+        log("radio state unavailable: %s" % e)
+    body = {
         "device": binascii.hexlify(machine.unique_id()).decode(),
         "board": getattr(board, "NAME", "?"),
         "seq": seq,
@@ -91,10 +101,11 @@ async def reading(am, board, seq, synced, sensor):
         "time": now,
         "mem_free": gc.mem_free(),
         "ip": am.modem.ip,
-        "rssi_dbm": rssi,
         "samples": sensor.samples,
         "simulated_temperature_c": sensor.value,
     }
+    body.update(radio)
+    return body
 
 
 async def sync_clock(am, cfg):

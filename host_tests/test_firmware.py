@@ -91,6 +91,19 @@ def test_run_virtual_two_reports():
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", r["time"]), r
         assert r["mem_free"] > 0 and r["uptime_ms"] >= 0
         assert "simulated_temperature_c" in r
+        assert r["registration"] == "home" and r["operator"] and -113 <= r["rssi_dbm"] <= -51
+    assert "radio: -73 dBm, operator" in out
+
+
+def test_run_asyncio_variant_two_reports():
+    code, out = run(["--async", "--reports", "2", "--interval", "1", "--speed", str(SPEED)])
+    print(out)
+    assert code == 0, out
+    assert "firmware/main_async.py" in out and "run: firmware finished" in out
+    got = readings(out)
+    assert [r["seq"] for r in got] == [1, 2], out
+    assert all(r["registration"] == "home" for r in got), got
+    assert got[-1]["samples"] > got[0]["samples"]  # the sensor task ran between reports
 
 
 def test_run_tcp_target(module):

@@ -447,6 +447,14 @@ class AModem:
         """Every IPv4 address of host (AT+QIDNSGIP), cached for the DNS TTL."""
         return await self._one("dnsgip", self.modem._resolve(host))
 
+    async def signal(self):
+        """(rssi_dbm, ber), as `Modem.signal`."""
+        return await self._run(self.modem._signal())
+
+    async def operator(self):
+        """The registered network's name, as `Modem.operator`."""
+        return await self._run(self.modem._operator())
+
     async def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
         check_port(port)
@@ -539,6 +547,7 @@ class ASocket(Socket):
         self._closing = False
         self._error = None  # errno that ended the connection
         self._starved = False  # a reader found nothing: re-ask the module now and then
+        self._reading = False  # an AT+QIRD is on its way
         self._dgram = -1  # UDP: length of the datagram waiting in _rbuf
         self._writing = False  # the writer task runs (it closes the socket when asked)
         self._sending = False  # _tbuf[_ts:] is on its way to the UART: do not move it
@@ -627,7 +636,11 @@ class ASocket(Socket):
                 if self._avail and room:
                     n = min(room, MAX_READ)
                     self._avail = False  # a "recv" URC during the read sets it again
-                    got = await am._read(self.cid, mv[self._re : self._re + n], n)
+                    self._reading = True  # not EOF yet: this read may bring data
+                    try:
+                        got = await am._read(self.cid, mv[self._re : self._re + n], n)
+                    finally:
+                        self._reading = False
                     self._re += got
                     if got == n:
                         self._avail = True  # maybe more: a short read drained the module
@@ -684,7 +697,10 @@ class ASocket(Socket):
 
     def _ready_rd(self):
         return (self._re > self._rs or self._dead or self._error is not None or self.cid < 0
-                or (self._eof and not self._avail) or self._queue or self._dgram >= 0)  # fmt: skip
+                or self._at_eof() or self._queue or self._dgram >= 0)  # fmt: skip
+
+    def _at_eof(self):
+        return self._eof and not self._avail and not self._reading
 
     def _raise(self):
         if self._dead:
@@ -701,7 +717,7 @@ class ASocket(Socket):
             self._rs += k
             self._starved = False
             return k
-        if self._eof and not self._avail:
+        if self._at_eof():
             return 0
         if self._dead or self._error is not None or self.cid < 0:
             self._raise()

@@ -490,7 +490,8 @@ class Modem(Events):
         self._set(STAT_CONNECTING, "SIM")
         yield from self._poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
         self._set(STAT_CONNECTING, "registration")
-        yield from self._poll_until(b"AT+CREG?", _registered, p.creg_ms, STAT_NOT_REGISTERED)
+        yield from self._poll_until(b"AT+CREG?", self._cs_registered, p.creg_ms,
+                                    STAT_NOT_REGISTERED)  # fmt: skip
         try:  # flow chart: query PS up to 60 s, then go on either way
             yield from self._poll_until(b"AT+CGREG?", _registered, p.cgreg_ms, None)
         except QuectelError:
@@ -566,6 +567,10 @@ class Modem(Events):
             self._set(STAT_NO_SIM, "SIM locked: %s" % state.decode())
             raise CMEError("SIM locked (%s)" % state.decode(), None, "AT+CPIN")
         return False
+
+    def _cs_registered(self, line):
+        self.registration = _reg_stat(line)
+        return _registered(line)
 
     def disconnect(self):
         """Close every socket and deactivate the PDP context."""
@@ -689,7 +694,10 @@ class Modem(Events):
 
     def operator(self):
         """The registered network's name (AT+COPS?), or None."""
-        p = parse.split_params(self.at.run(self._info1(b"AT+COPS?"))[6:])
+        return self.at.run(self._operator())
+
+    def _operator(self):
+        p = parse.split_params((yield from self._info1(b"AT+COPS?"))[6:])
         return p[2] if len(p) > 2 else None
 
     def identity(self):
@@ -830,9 +838,14 @@ def _dns_done(got):
     return got and (got[0][0] != 0 or len(got) > got[0][1])
 
 
-def _registered(line):
+def _reg_stat(line):
+    # +CREG: <n>,<stat>[,<lac>,<ci>] (read) -> <stat>
     p = parse.split_params(line[line.find(b":") + 1 :])
-    stat = p[1] if len(p) > 1 else p[0]
+    return p[1] if len(p) > 1 else p[0]
+
+
+def _registered(line):
+    stat = _reg_stat(line)
     return stat == 1 or stat == 5  # home network or roaming (flow chart)
 
 
