@@ -22,7 +22,6 @@ def vm():
 
 def make_modem(vm, pins=False, **kw):
     from fakes import SocketUART, VMPin
-
     from quectel import Modem
     from quectel.clock import Clock
 

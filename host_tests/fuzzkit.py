@@ -17,7 +17,6 @@ for _sub in ("lib", "tools", "host_tests"):
         sys.path.insert(0, _p)
 
 from fakes import StepClock  # noqa: E402
-
 from quectel import parse  # noqa: E402
 from quectel.errors import QuectelError  # noqa: E402
 from quectel.modem import Modem  # noqa: E402
@@ -188,7 +187,6 @@ def mutate(data, rnd):
 def capture(vm, echo_port):
     """Real (command, output) exchanges recorded from a session with the virtual module."""
     from fakes import SocketUART
-
     from quectel.clock import Clock
 
     m = Modem(SocketUART(vm.port), clock=Clock(50))

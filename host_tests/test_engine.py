@@ -4,7 +4,6 @@ import pytest
 from fakes import ScriptUART, StepClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from quectel import ATEngine, ATTimeout, CMEError, Events, ProtocolError, errors, parse
 
 

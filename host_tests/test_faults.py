@@ -12,9 +12,7 @@ import errno
 import os
 
 import pytest
-
 from conftest import ROOT
-
 from quectel import errors as E
 from quectel import sock as S
 
@@ -29,7 +27,9 @@ def fault_matrix():
     head = ("fault", "outcome", "sent", "delivered", "lost")
     rows = [head] + [tuple(str(x) for x in r) for r in MATRIX]
     w = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(r[i].ljust(w[i]) if i < 2 else r[i].rjust(w[i]) for i in range(5)) for r in rows]
+    lines = [
+        "  ".join(r[i].ljust(w[i]) if i < 2 else r[i].rjust(w[i]) for i in range(5)) for r in rows
+    ]
     lines.insert(1, "  ".join("-" * x for x in w))
     text = "\n".join(lines) + "\n"
     print("\n\nFault matrix (bytes: sent = acknowledged to the app by send; delivered = got by "
@@ -73,7 +73,9 @@ class Transfer:
     def send(self, upto=None):
         end = len(self.data) if upto is None else upto
         while self.sent < end:
-            self.sent += self.s.send(memoryview(self.data)[self.sent : min(end, self.sent + S.MAX_SEND)])
+            self.sent += self.s.send(
+                memoryview(self.data)[self.sent : min(end, self.sent + S.MAX_SEND)]
+            )
 
     def receive(self):
         buf = bytearray(1500)
@@ -113,7 +115,9 @@ class Transfer:
 
 def record(name, t, lossless):
     """Check the byte accounting, add the row. lossless: the transport kept every byte."""
-    assert bytes(t.back) == t.data[: len(t.back)], "%s: data corrupted, reordered or duplicated" % name
+    assert bytes(t.back) == t.data[: len(t.back)], (
+        "%s: data corrupted, reordered or duplicated" % name
+    )
     delivered = t.delivered()
     lost = t.lost()
     MATRIX.append((name, t.outcome, t.sent, delivered, lost))
@@ -392,6 +396,7 @@ def test_pdpdeact_mid_transfer(modem, vm, echo, when):
         on_payload(modem, 4, lambda: vm.pdp_deactivate(1))
         t.run(echo_step)
     else:
+
         def step(t):
             t.send(10000)
             t.back += t.s.recv(500)
@@ -401,7 +406,9 @@ def test_pdpdeact_mid_transfer(modem, vm, echo, when):
 
         t.run(step)
     modem.at.trace = None
-    assert t.error is not None and t.error.errno in (errno.ECONNABORTED, errno.ECONNRESET), t.outcome
+    assert t.error is not None and t.error.errno in (errno.ECONNABORTED, errno.ECONNRESET), (
+        t.outcome
+    )
     record("pdpdeact mid-%s" % when, t, lossless=False)
     recover(modem, vm, echo)
 
@@ -414,6 +421,7 @@ def test_module_reboot_mid_transfer(modem, vm, echo, when):
         on_payload(modem, 4, vm.reboot)
         t.run(echo_step)
     else:
+
         def step(t):
             t.send(10000)
             t.back += t.s.recv(500)
@@ -658,7 +666,11 @@ def test_fault_subset_under_micropython(peers):
                 args = []
                 if len(words) > 1:
                     rest = words[1]
-                    args = [rest] if rest.startswith("+") else [int(a) if a.isdigit() else a for a in rest.split()]
+                    args = (
+                        [rest]
+                        if rest.startswith("+")
+                        else [int(a) if a.isdigit() else a for a in rest.split()]
+                    )
                 try:
                     getattr(vm, words[0])(*args)
                     f.write(b"ok\n")
@@ -669,9 +681,16 @@ def test_fault_subset_under_micropython(peers):
 
         th = threading.Thread(target=serve, daemon=True)
         th.start()
-        env = dict(peers, QUECTEL_UART="127.0.0.1:%d" % vm.port, FAULT_PORT=str(ctl.getsockname()[1]),
-                   QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port, QUECTEL_SPEED=str(SPEED))
-        code, out = run_suite(os.path.join(DROOT, "host_tests", "device", "test_faults_mp.py"), env)
+        env = dict(
+            peers,
+            QUECTEL_UART="127.0.0.1:%d" % vm.port,
+            FAULT_PORT=str(ctl.getsockname()[1]),
+            QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
+            QUECTEL_SPEED=str(SPEED),
+        )
+        code, out = run_suite(
+            os.path.join(DROOT, "host_tests", "device", "test_faults_mp.py"), env
+        )
         ctl.close()
     print(out)
     assert code == 0, out

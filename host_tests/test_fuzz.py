@@ -9,11 +9,10 @@ fed while no command runs never makes the stack write to the UART.
 
 import random
 
+import fuzzkit
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import fuzzkit
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -64,7 +63,9 @@ def test_random_output_for_every_command(out, pick, ch):
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1), ch=chunks)
 def test_unsolicited_output_never_writes(captured, data, seed, ch):
     # Anything the module says while no command runs: URCs, stray answers, garbage.
-    parts = data.draw(st.lists(st.sampled_from([o for _, o in captured] + fuzzkit.URCS), max_size=5))
+    parts = data.draw(
+        st.lists(st.sampled_from([o for _, o in captured] + fuzzkit.URCS), max_size=5)
+    )
     out = b"\r\n".join(parts)
     out = fuzzkit.mutate(out, random.Random(seed)) if seed % 2 else out
     fuzzkit.run_idle(out, ch)

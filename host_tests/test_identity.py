@@ -2,8 +2,8 @@
 
 import pytest
 from conftest import make_modem
-
-from quectel import CMEError, modem as M
+from quectel import CMEError
+from quectel import modem as M
 
 
 def test_identity_and_signal(modem, vm):

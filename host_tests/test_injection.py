@@ -8,9 +8,7 @@ the socket API demands) and the virtual module receives not one byte.
 import socket as pysocket
 
 import pytest
-
 from conftest import make_modem
-
 from quectel import sock as S
 
 BAD = ['a"b', "a\rb", "a\nb", "a\x1ab", "a\x1bb", "a\x00b", "a\x7fb", "a\u00e9b", "x" * 300,
@@ -47,7 +45,6 @@ def test_every_entry_point_refuses_before_the_uart(vm, bad):
     m.connect("internet")
     sent = vm.rx_bytes
     for name, call in calls(m, bad).items():
-        e = None
         if name.endswith(("port", "value")) and (bad is None or isinstance(bad, int)):
             continue  # valid there (None queries the setting)
         if name.startswith("dns_servers") and bad is None:
@@ -55,7 +52,10 @@ def test_every_entry_point_refuses_before_the_uart(vm, bad):
         with pytest.raises((ValueError, OSError, TypeError)) as e:
             call()
             raise AssertionError("%s accepted %r" % (name, bad))
-        assert not isinstance(e.value, TypeError) or name.endswith(("port", "value")), (name, e.value)
+        assert not isinstance(e.value, TypeError) or name.endswith(("port", "value")), (
+            name,
+            e.value,
+        )
         assert vm.rx_bytes == sent, "%s wrote %d bytes for %r" % (name, vm.rx_bytes - sent, bad)
         assert SECRET not in str(e.value)
     assert m.isconnected()

@@ -2,8 +2,8 @@
 
 import pytest
 from conftest import SPEED, make_modem
-
-from quectel import ATTimeout, errors, modem as M
+from quectel import ATTimeout, errors
+from quectel import modem as M
 
 
 def test_cold_boot_through_pwrkey_to_an_ip_address():

@@ -25,7 +25,9 @@ def test_package_json_lists_every_core_file():
     listed = sorted(os.path.basename(src) for _, src in pkg["urls"])
     assert listed == [f for f in CORE if f not in EXTENSIONS]
     for dest, src in pkg["urls"]:
-        assert os.path.exists(os.path.join(ROOT, src)) and dest == "quectel/" + os.path.basename(src)
+        assert os.path.exists(os.path.join(ROOT, src)) and dest == "quectel/" + os.path.basename(
+            src
+        )
 
 
 def test_manifest_lists_every_core_file():

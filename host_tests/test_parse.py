@@ -3,7 +3,6 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from quectel import errors, parse
 
 
@@ -78,7 +77,13 @@ def test_test_command_ranges():
 
 def test_qping_replies_and_summary():
     # Chapter 4.7 prints the address unquoted; section 2.10 quotes it. Both parse.
-    assert parse.parse_qping(b"+QPING: 0,61.135.169.125,0,0,147") == (0, "61.135.169.125", 0, 0, 147)
+    assert parse.parse_qping(b"+QPING: 0,61.135.169.125,0,0,147") == (
+        0,
+        "61.135.169.125",
+        0,
+        0,
+        147,
+    )
     assert parse.parse_qping(b'+QPING: 0,"127.0.0.1",32,1,255') == (0, "127.0.0.1", 32, 1, 255)
     assert parse.parse_qping(b"+QPING: 1") == (1,)
     assert parse.parse_qping(b"+QPING: 2,4,4,0,96,147,111") == (2, 4, 4, 0, 96, 147, 111)
@@ -88,7 +93,11 @@ def test_qping_replies_and_summary():
 
 
 def test_qntp_quarter_hour_zone():
-    assert parse.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10+32"') == (0, (2013, 8, 19, 11, 10, 10), 480)
+    assert parse.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10+32"') == (
+        0,
+        (2013, 8, 19, 11, 10, 10),
+        480,
+    )
     assert parse.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10-48"')[2] == -720
     assert parse.parse_qntp(b"+QNTP: 572") == (572, None, None)
     for bad in (b'+QNTP: 0,"2013/08/19,11:10:10+57"', b'+QNTP: 0,"2013/13/19,11:10:10+00"'):
@@ -100,8 +109,14 @@ def test_qidnscfg_qicfg_qigeterror_cme():
     assert parse.parse_qidnscfg(b'+QIDNSCFG: 1,"8.8.8.8","8.8.4.4"') == (1, "8.8.8.8", "8.8.4.4")
     assert parse.parse_qicfg(b'+QICFG: "transpktsize",1024') == ("transpktsize", 1024)
     assert parse.parse_qicfg(b'+QICFG: "transwaittm",2') == ("transwaittm", 2)
-    assert parse.parse_qigeterror(b"+QIGETERROR: 558, invalid parameters") == (558, "invalid parameters")
-    assert parse.parse_qigeterror(b'+QIGETERROR: 0,"operation successfully"') == (0, "operation successfully")
+    assert parse.parse_qigeterror(b"+QIGETERROR: 558, invalid parameters") == (
+        558,
+        "invalid parameters",
+    )
+    assert parse.parse_qigeterror(b'+QIGETERROR: 0,"operation successfully"') == (
+        0,
+        "operation successfully",
+    )
     assert parse.parse_cme_error(b"+CME ERROR: 10") == 10
     assert parse.parse_cme_error(b"+CME ERROR: SIM not inserted") == "SIM not inserted"
 
@@ -113,7 +128,10 @@ def test_qidnscfg_qicfg_qigeterror_cme():
         (b'+QIURC: "recv",0,4', ("recv", 0, 4)),
         (b'+QIURC: "recv",2,4,"10.7.76.34",7687', ("recv", 2, 4, "10.7.76.34", 7687)),
         (b'+QIURC: "closed",3', ("closed", 3)),
-        (b'+QIURC: "incoming",11,1,"172.31.242.222",54091', ("incoming", 11, 1, "172.31.242.222", 54091)),
+        (
+            b'+QIURC: "incoming",11,1,"172.31.242.222",54091',
+            ("incoming", 11, 1, "172.31.242.222", 54091),
+        ),
         (b'+QIURC: "incoming full"', ("incoming full",)),
         (b'+QIURC: "pdpdeact",1', ("pdpdeact", 1)),
         (b'+QIURC: "dnsgip",0,2,600', ("dnsgip", 0, 2, 600)),
@@ -135,17 +153,40 @@ def test_error_table():
     assert errors.error_for(0).code == 0
 
 
-PARSERS = [getattr(parse, n) for n in dir(parse) if n.startswith("parse_") and n != "parse_ntp_time"]
+PARSERS = [
+    getattr(parse, n) for n in dir(parse) if n.startswith("parse_") and n != "parse_ntp_time"
+]
 
 
-PREFIXES = [b"", b"+QICSGP: ", b"+QIACT: ", b"+QIOPEN: ", b"+QISTATE: ", b"+QISEND: ", b"+QIRD: ",
-            b"+QISWTMD: ", b"+QPING: ", b"+QNTP: ", b"+QIDNSCFG: ", b"+QICFG: ", b"+QIGETERROR: ",
-            b"+CME ERROR: ", b'+QIURC: "recv",', b'+QIURC: "dnsgip",', b'+QIURC: "incoming",']
-TOKENS = st.sampled_from([b",", b'"', b"(", b")", b"-", b"0", b"12", b"1500", b"/", b":", b"+", b" "])
+PREFIXES = [
+    b"",
+    b"+QICSGP: ",
+    b"+QIACT: ",
+    b"+QIOPEN: ",
+    b"+QISTATE: ",
+    b"+QISEND: ",
+    b"+QIRD: ",
+    b"+QISWTMD: ",
+    b"+QPING: ",
+    b"+QNTP: ",
+    b"+QIDNSCFG: ",
+    b"+QICFG: ",
+    b"+QIGETERROR: ",
+    b"+CME ERROR: ",
+    b'+QIURC: "recv",',
+    b'+QIURC: "dnsgip",',
+    b'+QIURC: "incoming",',
+]
+TOKENS = st.sampled_from(
+    [b",", b'"', b"(", b")", b"-", b"0", b"12", b"1500", b"/", b":", b"+", b" "]
+)
 
 
-@given(st.sampled_from(PARSERS), st.sampled_from(PREFIXES),
-       st.lists(st.one_of(TOKENS, st.binary(max_size=4)), max_size=20))
+@given(
+    st.sampled_from(PARSERS),
+    st.sampled_from(PREFIXES),
+    st.lists(st.one_of(TOKENS, st.binary(max_size=4)), max_size=20),
+)
 def test_parsers_raise_only_valueerror(fn, prefix, parts):
     data = prefix + b"".join(parts)
     arg = data if fn is not parse.parse_range else data.decode("latin-1")

@@ -2,13 +2,11 @@
 
 import os
 import socket as pysocket
-import threading
 
 import pytest
-
 from quectel import sock as S
 
-PATTERN = bytes(range(256)) * 4 + b"\r\n+++\x1a\x1bOK\r\nSEND OK\r\n+QIURC: \"recv\",0\r\n"
+PATTERN = bytes(range(256)) * 4 + b'\r\n+++\x1a\x1bOK\r\nSEND OK\r\n+QIURC: "recv",0\r\n'
 
 
 def payload(n, seed=1):
@@ -46,7 +44,7 @@ def test_one_megabyte_echo(modem, echo, mode):
 
 def test_twelve_sockets_interleaved(modem, echo):
     socks = []
-    for i in range(12):
+    for _ in range(12):
         s = modem.socket()
         s.settimeout(10)
         s.connect(("127.0.0.1", echo.port))

@@ -5,10 +5,9 @@ import threading
 
 import pytest
 from conftest import make_modem
-from test_sockets import payload
-
 from quectel import QuectelError
 from quectel import sock as S
+from test_sockets import payload
 
 
 def open_transparent(m, port):

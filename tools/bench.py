@@ -317,13 +317,16 @@ def run_transfers(baud, tcp, udp, heap):
                 else:
                     ev = udpp.event if mode == "udp" else sink.event
                     if not ev.wait(STEP_S):
-                        raise RuntimeError("%s send: the peer got %d of %d bytes" % (
-                            mode, (udpp if mode == "udp" else sink).count, n))
+                        raise RuntimeError(
+                            "%s send: the peer got %d of %d bytes"
+                            % (mode, (udpp if mode == "udp" else sink).count, n)
+                        )
                     t1 = (udpp if mode == "udp" else sink).done_at
                 rx, tx = vm.rx_bytes, vm.tx_bytes  # module's view: rx = host -> module
                 dev.go()
                 rows.append({"baud": baud, "mode": mode, "dir": way, "bytes": n,
-                             "seconds": t1 - t0, "uart_to_module": rx, "uart_to_host": tx})  # fmt: skip
+                             "seconds": t1 - t0, "uart_to_module": rx,
+                             "uart_to_host": tx})  # fmt: skip
             rc = dev.wait()
         finally:
             dev.kill()
@@ -331,7 +334,7 @@ def run_transfers(baud, tcp, udp, heap):
                 p.close()
     if rc != 0:
         raise RuntimeError("device exited with %d:\n%s" % (rc, "\n".join(dev.out[-30:])))
-    for row, res in zip(rows, [r for r in dev.results if r["kind"] == "transfer"]):
+    for row, res in zip(rows, [r for r in dev.results if r["kind"] == "transfer"], strict=True):
         n = row["bytes"]
         payload_dir = row["uart_to_module"] if row["dir"] == "send" else row["uart_to_host"]
         row["moved"] = res["moved"]
@@ -497,91 +500,178 @@ def table(r):
     L = []
     m = r["machine"]
     L.append("quectel benchmarks  %s" % m["date"])
-    L.append("machine: %s, %s (%s CPUs), Python %s, MicroPython %s"
-             % (m["arch"], m["cpu"], m["cpus"], m["python"], m["micropython"]))
-    L.append("sizes: TCP %s, UDP %s per transfer; 1 MB echo; all on loopback, speed=1"
-             % (r["sizes"]["tcp"], r["sizes"]["udp"]))
+    L.append(
+        "machine: %s, %s (%s CPUs), Python %s, MicroPython %s"
+        % (m["arch"], m["cpu"], m["cpus"], m["python"], m["micropython"])
+    )
+    L.append(
+        "sizes: TCP %s, UDP %s per transfer; 1 MB echo; all on loopback, speed=1"
+        % (r["sizes"]["tcp"], r["sizes"]["udp"])
+    )
     L.append("")
     goal = {"buffer": 97.0, "push": 97.0, "push4k": 97.0, "transparent": 99.5, "udp": None}
     if r.get("wire"):
         L.append("Wire efficiency (payload / UART bytes in the payload's direction; unthrottled)")
-        L.append("  %-12s %-5s %9s %9s %9s %8s %-22s %s" % (
-            "mode", "dir", "payload", "to-module", "to-host", "eff %", "goal", "heap B/KB (board)"))
+        L.append(
+            "  %-12s %-5s %9s %9s %9s %8s %-22s %s"
+            % (
+                "mode",
+                "dir",
+                "payload",
+                "to-module",
+                "to-host",
+                "eff %",
+                "goal",
+                "heap B/KB (board)",
+            )
+        )
         for w in r["wire"]:
             g = goal[w["mode"]]
-            note = "" if w["mode_after"] == {"buffer": 0, "push": 1, "push4k": 1,
-                                             "transparent": 2, "udp": 0}[w["mode"]] else \
-                " (ended in mode %d)" % w["mode_after"]
+            note = (
+                ""
+                if w["mode_after"]
+                == {"buffer": 0, "push": 1, "push4k": 1, "transparent": 2, "udp": 0}[w["mode"]]
+                else " (ended in mode %d)" % w["mode_after"]
+            )
             if w.get("error"):
                 note += " FAILED after %d B: %s" % (w["moved"], w["error"])
-            L.append("  %-12s %-5s %9d %9d %9d %8.2f %-22s %s%s" % (
-                w["mode"], w["dir"], w["bytes"], w["uart_to_module"], w["uart_to_host"],
-                w["efficiency"], (">=%.1f " % g + miss(w["efficiency"], g)) if g else "-",
-                "%.1f" % w["heap_per_kb"] if w["heap_per_kb"] is not None else "-", note))
+            L.append(
+                "  %-12s %-5s %9d %9d %9d %8.2f %-22s %s%s"
+                % (
+                    w["mode"],
+                    w["dir"],
+                    w["bytes"],
+                    w["uart_to_module"],
+                    w["uart_to_host"],
+                    w["efficiency"],
+                    (">=%.1f " % g + miss(w["efficiency"], g)) if g else "-",
+                    "%.1f" % w["heap_per_kb"] if w["heap_per_kb"] is not None else "-",
+                    note,
+                )
+            )
         L.append("")
     for baud in (115200, 921600):
         rows = [x for x in r.get("throughput", []) if x["baud"] == baud]
         if not rows:
             continue
-        L.append("Line-rate throughput at %d baud: payload / (%d B/s x seconds + 20 ms burst)"
-                 % (baud, baud // 10))
-        L.append("  %-12s %-5s %9s %8s %10s %8s %8s  %s" % (
-            "mode", "dir", "payload", "seconds", "B/s", "line %", "eff %", "goal"))
+        L.append(
+            "Line-rate throughput at %d baud: payload / (%d B/s x seconds + 20 ms burst)"
+            % (baud, baud // 10)
+        )
+        L.append(
+            "  %-12s %-5s %9s %8s %10s %8s %8s  %s"
+            % ("mode", "dir", "payload", "seconds", "B/s", "line %", "eff %", "goal")
+        )
         for x in rows:
             g = None
             if baud == 115200 and x["mode"] == "buffer":
                 g = 95.0
             elif baud == 115200 and x["mode"] == "transparent":
                 g = 99.0
-            L.append("  %-12s %-5s %9d %8.2f %10.0f %8.1f %8.2f  %s" % (
-                x["mode"], x["dir"], x["bytes"], x["seconds"], x["bytes_per_s"], x["line_rate"],
-                x["efficiency"], (">=%.0f " % g + miss(x["line_rate"], g)) if g else "-")
-                     + ("" if x["mode_after"] == {"buffer": 0, "push": 1, "push4k": 1,
-                        "transparent": 2, "udp": 0}[x["mode"]] else "  (ended in mode %d)"
-                        % x["mode_after"])
-                     + (" FAILED: %s" % x["error"] if x.get("error") else ""))
+            L.append(
+                "  %-12s %-5s %9d %8.2f %10.0f %8.1f %8.2f  %s"
+                % (
+                    x["mode"],
+                    x["dir"],
+                    x["bytes"],
+                    x["seconds"],
+                    x["bytes_per_s"],
+                    x["line_rate"],
+                    x["efficiency"],
+                    (">=%.0f " % g + miss(x["line_rate"], g)) if g else "-",
+                )
+                + (
+                    ""
+                    if x["mode_after"]
+                    == {"buffer": 0, "push": 1, "push4k": 1, "transparent": 2, "udp": 0}[x["mode"]]
+                    else "  (ended in mode %d)" % x["mode_after"]
+                )
+                + (" FAILED: %s" % x["error"] if x.get("error") else "")
+            )
         L.append("")
     c = r.get("canned")
     if c:
         L.append("Heap allocated per KB moved, steady state (goal < 48 B/KB)")
         L.append("  library only (canned non-allocating UART):")
-        for k in ("buffer_send", "buffer_recv", "push_recv", "push4k_recv", "transparent_send",
-                  "transparent_recv"):
+        for k in (
+            "buffer_send",
+            "buffer_recv",
+            "push_recv",
+            "push4k_recv",
+            "transparent_send",
+            "transparent_recv",
+        ):
             v = c.get(k)
-            L.append("    %-18s %s" % (k, ("%7.1f  %s" % (v, miss(v, 48, False))) if v is not None
-                                       else "   n/a  (%s)" % c.get(k + "_error", "")))
+            L.append(
+                "    %-18s %s"
+                % (
+                    k,
+                    ("%7.1f  %s" % (v, miss(v, 48, False)))
+                    if v is not None
+                    else "   n/a  (%s)" % c.get(k + "_error", ""),
+                )
+            )
         L.append("  whole virtual board (incl. the Python stand-in UART): see 'heap B/KB' above")
         L.append("")
     e = r.get("echo")
     if e:
-        L.append("Heap during a %d-byte echo (buffer mode, data checked, modules as .mpy)" % e["bytes"])
-        L.append("  interpreter+bench %d B, imports (quectel, machine stand-in, board) %d B,"
-                 % (e["start_alloc"], e["code_alloc"]))
-        L.append("  in use after connect %d B; peak gc.mem_alloc() sampled each recv %d B;"
-                 % (e["base_alloc"], e["peak_alloc"]))
-        L.append("  peak live (after gc.collect() every 32 KB) %d B; echo took %.1f s" % (
-            e["peak_live"], e["seconds"]))
-        L.append("  smallest -X heapsize that passes: %s KB (goal: passes at 32 KB: %s)" % (
-            e["min_heap_kb"], "ok" if e["min_heap_kb"] and e["min_heap_kb"] <= 32 else
-            ("MISSED by %s KB" % (e["min_heap_kb"] - 32) if e["min_heap_kb"] else "MISSED")))
+        L.append(
+            "Heap during a %d-byte echo (buffer mode, data checked, modules as .mpy)" % e["bytes"]
+        )
+        L.append(
+            "  interpreter+bench %d B, imports (quectel, machine stand-in, board) %d B,"
+            % (e["start_alloc"], e["code_alloc"])
+        )
+        L.append(
+            "  in use after connect %d B; peak gc.mem_alloc() sampled each recv %d B;"
+            % (e["base_alloc"], e["peak_alloc"])
+        )
+        L.append(
+            "  peak live (after gc.collect() every 32 KB) %d B; echo took %.1f s"
+            % (e["peak_live"], e["seconds"])
+        )
+        L.append(
+            "  smallest -X heapsize that passes: %s KB (goal: passes at 32 KB: %s)"
+            % (
+                e["min_heap_kb"],
+                "ok"
+                if e["min_heap_kb"] and e["min_heap_kb"] <= 32
+                else (
+                    "MISSED by %s KB" % (e["min_heap_kb"] - 32) if e["min_heap_kb"] else "MISSED"
+                ),
+            )
+        )
         if e["min_heap_kb"]:
-            L.append("  of which imported code %.1f KB: beyond code the echo needs <= %.1f KB"
-                     % (e["code_alloc"] / 1024, e["min_heap_kb"] - e["code_alloc"] / 1024))
+            L.append(
+                "  of which imported code %.1f KB: beyond code the echo needs <= %.1f KB"
+                % (e["code_alloc"] / 1024, e["min_heap_kb"] - e["code_alloc"] / 1024)
+            )
         L.append("")
     s = r.get("code")
     if s:
-        L.append("Code size: lib/quectel %d files, %d B source, %d B as .mpy (mpy-cross)" % (
-            s["files"], s["py_bytes"], s["mpy_bytes"]))
-        L.append("  heap used by import quectel (+ .sock, .socket): %d B from .mpy, %d B from .py"
-                 % (s["import_heap_mpy"], s["import_heap_py"]))
+        L.append(
+            "Code size: lib/quectel %d files, %d B source, %d B as .mpy (mpy-cross)"
+            % (s["files"], s["py_bytes"], s["mpy_bytes"])
+        )
+        L.append(
+            "  heap used by import quectel (+ .sock, .socket): %d B from .mpy, %d B from .py"
+            % (s["import_heap_mpy"], s["import_heap_py"])
+        )
         L.append("")
     t = r.get("latency")
     if t:
-        L.append("Latency (median of %d, unthrottled UART, us)   engine    raw loop   ratio" % t["rounds"])
-        L.append("  AT round trip                               %7d   %7d   %5.2f" % (
-            t["at_engine"], t["at_raw"], t["at_engine"] / t["at_raw"]))
-        L.append("  QIRD poll (AT+QIRD=<id>,1500 -> +QIRD: 0)   %7d   %7d   %5.2f" % (
-            t["qird_engine"], t["qird_raw"], t["qird_engine"] / t["qird_raw"]))
+        L.append(
+            "Latency (median of %d, unthrottled UART, us)   engine    raw loop   ratio"
+            % t["rounds"]
+        )
+        L.append(
+            "  AT round trip                               %7d   %7d   %5.2f"
+            % (t["at_engine"], t["at_raw"], t["at_engine"] / t["at_raw"])
+        )
+        L.append(
+            "  QIRD poll (AT+QIRD=<id>,1500 -> +QIRD: 0)   %7d   %7d   %5.2f"
+            % (t["qird_engine"], t["qird_raw"], t["qird_engine"] / t["qird_raw"])
+        )
     for k, v in r.get("errors", {}).items():
         L.append("SECTION %s FAILED: %s" % (k, v.strip().splitlines()[-1] if v.strip() else v))
     return "\n".join(L)
@@ -590,8 +680,11 @@ def table(r):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small transfers (a smoke run)")
-    ap.add_argument("--only", default="wire,throughput,canned,echo,code,latency",
-                    help="comma-separated sections (default: all)")
+    ap.add_argument(
+        "--only",
+        default="wire,throughput,canned,echo,code,latency",
+        help="comma-separated sections (default: all)",
+    )
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     a = ap.parse_args(argv)
     only = set(a.only.split(","))
@@ -600,11 +693,14 @@ def main(argv=None):
     if a.quick:
         tcp, udp, tcp_fast, echo_bytes = 16 * 1024, 11 * 1460, 32 * 1024, 128 * 1024
     r = {"machine": machine_info(),
-         "sizes": {"tcp": tcp, "tcp_921600": tcp_fast, "udp": udp, "echo": echo_bytes}}  # fmt: skip
+         "sizes": {"tcp": tcp, "tcp_921600": tcp_fast, "udp": udp,
+                   "echo": echo_bytes}}  # fmt: skip
     t_start = time.monotonic()
 
     def step(name):
-        print("bench: %s ... (%.0f s so far)" % (name, time.monotonic() - t_start), file=sys.stderr)
+        print(
+            "bench: %s ... (%.0f s so far)" % (name, time.monotonic() - t_start), file=sys.stderr
+        )
 
     def section(key, fn, *args):
         # A failing section is reported and the others still run.

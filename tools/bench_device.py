@@ -50,8 +50,9 @@ def pattern_block():
 
 
 def modem_up():
-    import boards.virtual as board
     from quectel import Modem
+
+    import boards.virtual as board
 
     m = Modem.for_board(board)
     m.connect("internet")
@@ -199,10 +200,11 @@ def echo():
     total = int(os.getenv("BENCH_ECHO_BYTES") or str(1024 * 1024))
     gc.collect()
     base0 = gc.mem_alloc()
-    import boards.virtual  # noqa: F401
     import machine  # noqa: F401
     import quectel  # noqa: F401
     import quectel.sock  # noqa: F401
+
+    import boards.virtual  # noqa: F401
 
     gc.collect()
     code = gc.mem_alloc() - base0  # bytecode and module objects (RAM unless frozen)
@@ -244,7 +246,8 @@ def echo():
                 if a > peak_live:
                     peak_live = a
     s.close()
-    result(kind="echo", bytes=got, start_alloc=base0, code_alloc=code, base_alloc=base, peak_alloc=peak,
+    result(kind="echo", bytes=got, start_alloc=base0, code_alloc=code, base_alloc=base,
+           peak_alloc=peak,
            peak_live=peak_live, heap_total=gc.mem_alloc() + gc.mem_free())  # fmt: skip
     print("ECHO OK")
 
@@ -289,7 +292,6 @@ class BlobUART:
 
 def canned_socket(uart, mode=0, rxbuf=1500):
     from fakes import StepClock
-
     from quectel import Modem
     from quectel.modem import STAT_GOT_IP
     from quectel.sock import Socket
@@ -316,7 +318,6 @@ def measure(fn, nbytes):
 
 def canned():
     from fakes import CannedUART
-
     from quectel import sock as S
 
     rounds = 60

@@ -13,7 +13,9 @@ Not part of tools/test: run it by hand or in the background.
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host_tests"))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host_tests")
+)
 
 import atheris  # noqa: E402
 
@@ -46,7 +48,7 @@ def one_input(data):
 
 def write_seeds(d):
     os.makedirs(d, exist_ok=True)
-    for i, (cmd, out) in enumerate(fuzzkit.SEED):
+    for i, (_cmd, out) in enumerate(fuzzkit.SEED):
         with open(os.path.join(d, "seed%02d" % i), "wb") as f:
             f.write(bytes([2, i, 0]) + out)
     for i, urc in enumerate(fuzzkit.URCS):

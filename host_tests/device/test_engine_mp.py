@@ -3,7 +3,6 @@ import gc
 
 from fakes import CannedUART, ScriptUART, StepClock
 from mptest import run, test
-
 from quectel import ATEngine, Events, errors, parse
 
 

@@ -5,11 +5,11 @@
 import os
 import socket
 
-import boards.virtual as board
 from mptest import run, test
-
 from quectel import Modem
 from quectel.errors import DNSFailed
+
+import boards.virtual as board
 
 ECHO = int(os.getenv("ECHO_PORT"))
 modem = Modem.for_board(board)

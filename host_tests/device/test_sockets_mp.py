@@ -3,13 +3,12 @@
 import gc
 import os
 import select
-import sys
-
-import boards.virtual as board
-from mptest import run, test
 
 import quectel.socket as qsocket
+from mptest import run, test
 from quectel import Modem
+
+import boards.virtual as board
 
 ECHO = int(os.getenv("ECHO_PORT"))
 modem = Modem.for_board(board)

@@ -1,11 +1,11 @@
 # Transparent access mode under the MicroPython unix port: every transition.
 import os
 
-import boards.virtual as board
 from mptest import run, test
-
 from quectel import Modem, QuectelError
 from quectel import sock as S
+
+import boards.virtual as board
 
 ECHO = int(os.getenv("ECHO_PORT"))
 HTTP = int(os.getenv("HTTP_PORT"))
