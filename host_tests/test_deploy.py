@@ -171,3 +171,20 @@ def test_deploy_needs_a_known_board(rig):
     assert code == 2 and "--port needs --board" in out
     code, out = run([RUN, "--board", "nosuch", "--port", rig["port"]], timeout=30)
     assert code == 2 and "no board file boards/nosuch.py" in out
+
+
+def test_mip_install_from_the_package_json(rig):
+    # `mpremote mip install` with the repository's own package.json (a local path stands in
+    # for github:<owner>/<repo>): every module lands in /lib/quectel and imports on the device.
+    for pkg in ("package.json", "lib/quectel-aio/package.json"):
+        out = subprocess.run([MPREMOTE, "connect", rig["port"], "mip", "install", "--target", "/lib",
+                              os.path.join(ROOT, pkg)], capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+    lib = rig["flash"] / "lib" / "quectel"
+    want = sorted(f for f in os.listdir(os.path.join(ROOT, "lib", "quectel")) if f.endswith(".py"))
+    assert sorted(os.listdir(lib)) == want
+    code = "import sys; sys.path.insert(0, '/lib'); import quectel.aio, quectel.socket; print('ok')"
+    out = subprocess.run([MPREMOTE, "connect", rig["port"], "exec", code], capture_output=True,
+                         text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert out.stdout.strip().endswith("ok"), out.stdout + out.stderr
