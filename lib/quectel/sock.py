@@ -104,6 +104,9 @@ class Socket(IOBase):
         self._re = 0
         self._from = None  # sender of the datagram in _rbuf (UDP SERVICE, push)
         self._rmv = None
+        self._target = None  # the buffer of a recv_into waiting for pushed data
+        self._tn = 0
+        self._tgot = 0
         self._can_read = self._readable  # bound once: waiting allocates nothing
         self._spill = None  # what did not fit in _rbuf (read from _so on)
         self._so = 0
@@ -289,7 +292,7 @@ class Socket(IOBase):
 
     def _readable(self):
         return (self._re > self._rs or (self._avail and self.mode == BUFFER) or self._eof
-                or self._spill is not None or self._dead)  # fmt: skip
+                or self._spill is not None or self._dead or self._tgot)  # fmt: skip
 
     def _buffer(self, size):
         if self._rbuf is None:
@@ -299,6 +302,15 @@ class Socket(IOBase):
     def _store(self, mv, start, end):
         # Keep mv[start:end] for the reader. Never drop: what does not fit waits in _spill.
         # Returns False when it spilled.
+        t = self._target
+        if t is not None and not self._tgot and self._re == self._rs and self._spill is None:
+            # A reader is waiting with nothing buffered: straight into its buffer, one copy.
+            k = min(end - start, self._tn)
+            t[:k] = mv[start : start + k]
+            self._tgot = k
+            start += k
+            if start == end:
+                return True
         k = end - start
         if self._spill is None and k > len(self._rbuf) - self._re and self._rs:
             self._rbuf[: self._re - self._rs] = self._rmv[self._rs : self._re]
@@ -357,22 +369,32 @@ class Socket(IOBase):
         if self._re > self._rs:
             return self._take(buf, n)
         t0 = self.modem.clock.ticks_ms()
-        while True:
-            if not self._readable() and not self._until(self._can_read, self._timeout, t0):
-                if self._timeout == 0:
-                    raise _err(errno.EAGAIN)
-                raise _err(errno.ETIMEDOUT)
-            if self._re > self._rs:
-                return self._take(buf, n)
-            if self._dead:
-                raise _err(errno.ECONNABORTED)
-            if self._avail and self.mode == BUFFER:
-                got = self._read_module(buf, n)
-                if got:
-                    return got
-            self._service()
-            if self._eof and not self._avail and self._re == self._rs:
-                return 0
+        if self.type == SOCK_STREAM:
+            self._target = buf  # pushed data may land here directly (see _store)
+            self._tn = n
+            self._tgot = 0
+        try:
+            while True:
+                if not self._readable() and not self._until(self._can_read, self._timeout, t0):
+                    if self._timeout == 0:
+                        raise _err(errno.EAGAIN)
+                    raise _err(errno.ETIMEDOUT)
+                if self._tgot:
+                    return self._tgot
+                if self._re > self._rs:
+                    return self._take(buf, n)
+                if self._dead:
+                    raise _err(errno.ECONNABORTED)
+                if self._avail and self.mode == BUFFER:
+                    got = self._read_module(buf, n)
+                    if got:
+                        return got
+                self._service()
+                if self._eof and not self._avail and self._re == self._rs:
+                    return 0
+        finally:
+            self._target = None  # never keep the caller's buffer
+            self._tgot = 0
 
     # ---- transparent mode: the engine's data sink ------------------------------------------
 
@@ -437,7 +459,7 @@ class Socket(IOBase):
         m = self.modem
         at = m.at
         if self.mode != TRANSPARENT or not at.data_mode:
-            raise OSError(errno.EINVAL)
+            raise _err(errno.EINVAL)
         clock = m.clock
         self._unbounded = True
         try:
