@@ -9,13 +9,11 @@ override them on the unix port); only http:// URLs (no TLS in this variant).
 """
 
 import asyncio
-import gc
 import sys
 import time
 
 import machine
 from main import (  # same settings and console style
-    _T0,
     REGISTRATION,
     Settings,
     describe,
@@ -23,6 +21,7 @@ from main import (  # same settings and console style
     load_board,
     log,
 )
+from main import reading as base_reading
 
 _MAX_BACKOFF_S = 300
 
@@ -77,34 +76,20 @@ async def post(am, url, body):
 
 
 async def reading(am, board, seq, synced, sensor):
-    import binascii
-
-    gc.collect()
-    now = None
-    if synced:
-        d = machine.RTC().datetime()
-        now = iso((d[0], d[1], d[2], d[4], d[5], d[6]))
-    radio = {}
+    # main.py's reading, with the sensor task's figures and the radio state asked without
+    # blocking the loop.
+    body = base_reading(am.modem, board, seq, synced, machine.RTC())
+    body["samples"] = sensor.samples
+    body["simulated_temperature_c"] = sensor.value
     try:
         dbm, ber = await am.signal()
         op = await am.operator()
-        radio = {"rssi_dbm": dbm, "ber": ber, "operator": op,
-                 "registration": REGISTRATION.get(am.modem.registration, am.modem.registration)}
-        log("radio: %s dBm, operator %s, registration %s" % (dbm, op, radio["registration"]))
     except Exception as e:  # noqa: BLE001  (a report goes out even if these fail)
         log("radio state unavailable: %s" % e)
-    body = {
-        "device": binascii.hexlify(machine.unique_id()).decode(),
-        "board": getattr(board, "NAME", "?"),
-        "seq": seq,
-        "uptime_ms": time.ticks_diff(time.ticks_ms(), _T0),
-        "time": now,
-        "mem_free": gc.mem_free(),
-        "ip": am.modem.ip,
-        "samples": sensor.samples,
-        "simulated_temperature_c": sensor.value,
-    }
-    body.update(radio)
+        return body
+    reg = REGISTRATION.get(am.modem.registration, am.modem.registration)
+    body.update({"rssi_dbm": dbm, "ber": ber, "operator": op, "registration": reg})
+    log("radio: %s dBm, operator %s, registration %s" % (dbm, op, reg))
     return body
 
 
