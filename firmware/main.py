@@ -50,6 +50,10 @@ def log(*args):
 class Settings:
     """config.py, then FW_<NAME> environment variables where the port has an environment."""
 
+    # Every name of _NAMES, as config.py sets it (declared here for readers and type checkers).
+    APN = USER = PASSWORD = SERVER_URL = BOARD = NTP_SERVER = DNS = REPORTS = None
+    INTERVAL = 10
+
     def __init__(self):
         for name in _NAMES:
             setattr(self, name, getattr(config, name, None))

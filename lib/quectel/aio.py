@@ -57,7 +57,7 @@ _MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
 
 if _MPY:
-    from asyncio import core as _core
+    from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
 
     def _io_read(s):  # awaitable: resumes when s is readable
         yield _core._io_queue.queue_read(s)
