@@ -184,8 +184,12 @@ def radio_state(modem):
     except Exception as e:  # noqa: BLE001  (a report goes out even if these fail)
         log("radio state unavailable: %s" % e)
         return {}
-    return {"rssi_dbm": dbm, "ber": ber, "operator": op,
-            "registration": REGISTRATION.get(modem.registration, modem.registration)}
+    return {
+        "rssi_dbm": dbm,
+        "ber": ber,
+        "operator": op,
+        "registration": REGISTRATION.get(modem.registration, modem.registration),
+    }
 
 
 def reading(modem, board, seq, synced, rtc):
@@ -266,8 +270,10 @@ def main():
                 seq += 1
                 body = reading(modem, board, seq, synced, rtc)
                 body.update(radio_state(modem))
-                log("radio: %s dBm, operator %s, registration %s" % (
-                    body.get("rssi_dbm"), body.get("operator"), body.get("registration")))
+                log(
+                    "radio: %s dBm, operator %s, registration %s"
+                    % (body.get("rssi_dbm"), body.get("operator"), body.get("registration"))
+                )
                 log("POST #%d to %s: %d bytes of JSON ..." % (seq, cfg.SERVER_URL, len(str(body))))
                 status, text = post(requests, cfg.SERVER_URL, body)
                 log("POST #%d answered: %d %s" % (seq, status, text.strip()))

@@ -49,7 +49,9 @@ class ScriptUART:
             want, reply = self.script[0]
             if not self._pending.startswith(want):
                 if len(self._pending) >= len(want):
-                    raise AssertionError("host wrote %r, expected %r" % (bytes(self._pending), want))
+                    raise AssertionError(
+                        "host wrote %r, expected %r" % (bytes(self._pending), want)
+                    )
                 break
             self._pending[: len(want)] = b""
             self.script.pop(0)

@@ -36,7 +36,10 @@ SEED = [
     (b"AT+QISEND=0,5", b"\r\n> \r\nSEND FAIL\r\n"),
     (b"AT+QISEND=0,0", b"\r\n+QISEND: 10,10,0\r\n\r\nOK\r\n"),
     (b'AT+QIOPEN=1,0,"TCP","127.0.0.1",7,0,0', b"\r\nOK\r\n\r\n+QIOPEN: 0,0\r\n"),
-    (b'AT+QIDNSGIP=1,"x"', b'\r\nOK\r\n\r\n+QIURC: "dnsgip",0,1,600\r\n\r\n+QIURC: "dnsgip","127.0.0.1"\r\n'),
+    (
+        b'AT+QIDNSGIP=1,"x"',
+        b'\r\nOK\r\n\r\n+QIURC: "dnsgip",0,1,600\r\n\r\n+QIURC: "dnsgip","127.0.0.1"\r\n',
+    ),
     (b"AT+QICLOSE=0", b"\r\nOK\r\n"),
     (b"AT+QIDEACT=1", b"\r\nERROR\r\n"),
     (b"AT+CREG?", b"\r\n+CME ERROR: 10\r\n"),
@@ -49,7 +52,9 @@ URCS = [
 ]  # fmt: skip
 GETERROR = b"\r\n+QIGETERROR: 565,DNS parse failed\r\n\r\nOK\r\n"
 
-PARSERS = [getattr(parse, n) for n in dir(parse) if n.startswith("parse_") and n != "parse_ntp_time"]
+PARSERS = [
+    getattr(parse, n) for n in dir(parse) if n.startswith("parse_") and n != "parse_ntp_time"
+]
 
 
 class FuzzUART:

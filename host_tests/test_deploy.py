@@ -184,7 +184,9 @@ def test_mip_install_from_the_package_json(rig):
     lib = rig["flash"] / "lib" / "quectel"
     want = sorted(f for f in os.listdir(os.path.join(ROOT, "lib", "quectel")) if f.endswith(".py"))
     assert sorted(os.listdir(lib)) == want
-    code = "import sys; sys.path.insert(0, '/lib'); import quectel.aio, quectel.socket; print('ok')"
+    code = (
+        "import sys; sys.path.insert(0, '/lib'); import quectel.aio, quectel.socket; print('ok')"
+    )
     out = subprocess.run([MPREMOTE, "connect", rig["port"], "exec", code], capture_output=True,
                          text=True, timeout=60, cwd=ROOT)  # fmt: skip
     assert out.stdout.strip().endswith("ok"), out.stdout + out.stderr

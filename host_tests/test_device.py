@@ -27,7 +27,9 @@ def run_suite(path, env_extra=None, timeout=300, heapsize=None):
     cmd = [MICROPYTHON]
     if heapsize:
         cmd += ["-X", "heapsize=%s" % heapsize]
-    proc = subprocess.run(cmd + [path], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(
+        cmd + [path], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -49,16 +51,21 @@ def vm_options(path):
     return opts
 
 
-@pytest.mark.parametrize("path", [p for p in SUITES if os.path.basename(p) not in NEEDS_MODULE],
-                         ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path", [p for p in SUITES if os.path.basename(p) not in NEEDS_MODULE], ids=os.path.basename
+)
 def test_device_suite(path, peers):
     """Each suite gets a fresh virtual module (off: it boots by PWRKEY) and the peers."""
     from conftest import SPEED
     from virtual_module import VirtualModule
 
     with VirtualModule(speed=SPEED, powered=False, **vm_options(path)) as vm:
-        env = dict(peers, QUECTEL_UART="127.0.0.1:%d" % vm.port,
-                   QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port, QUECTEL_SPEED=str(SPEED))
+        env = dict(
+            peers,
+            QUECTEL_UART="127.0.0.1:%d" % vm.port,
+            QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
+            QUECTEL_SPEED=str(SPEED),
+        )
         code, out = run_suite(path, env)
     print(out)
     assert code == 0, out

@@ -87,7 +87,9 @@ def test_4_2_tcp_client_buffer_mode():
 
 
 def test_4_3_transparent_open_answers_connect():
-    eng, uart, _ = engine([(b'AT+QIOPEN=1,0,"TCP","61.190.19.174",8705,0,2\r', b"\r\nCONNECT\r\n")])
+    eng, uart, _ = engine(
+        [(b'AT+QIOPEN=1,0,"TCP","61.190.19.174",8705,0,2\r', b"\r\nCONNECT\r\n")]
+    )
     assert eng.command(b'AT+QIOPEN=1,0,"TCP","61.190.19.174",8705,0,2', connect=True) == []
 
 
@@ -125,7 +127,9 @@ def test_4_6_udp_service():
 
 def test_4_7_ping_results_are_urcs_after_ok():
     replies = b"".join(b"\r\n+QPING: 0,61.135.169.125,0,0,%d\r\n" % t for t in (147, 108, 96, 96))
-    eng, uart, log = engine([(b'AT+QPING=1,"www.baidu.com"\r', ok() + replies + b"\r\n+QPING: 2,4,4,0,96,147,111\r\n")])
+    eng, uart, log = engine(
+        [(b'AT+QPING=1,"www.baidu.com"\r', ok() + replies + b"\r\n+QPING: 2,4,4,0,96,147,111\r\n")]
+    )
     eng.command(b'AT+QPING=1,"www.baidu.com"', info=b"-")
     eng.poll()
     assert [parse.parse_qping(x)[0] for x in log.urcs] == [0, 0, 0, 0, 2]
@@ -153,7 +157,9 @@ def test_4_9_error_becomes_precise_exception():
 
 
 def test_cme_error_and_plain_error():
-    eng, uart, _ = engine([(b"AT+CPIN?\r", b"\r\n+CME ERROR: 10\r\n"), (b"AT+CFUN=9\r", b"\r\nERROR\r\n")])
+    eng, uart, _ = engine(
+        [(b"AT+CPIN?\r", b"\r\n+CME ERROR: 10\r\n"), (b"AT+CFUN=9\r", b"\r\nERROR\r\n")]
+    )
     with pytest.raises(CMEError) as e:
         eng.command(b"AT+CPIN?")
     assert e.value.code == 10
@@ -205,7 +211,9 @@ def test_send_fail_and_error_before_prompt():
 
 
 def test_oversized_data_header_is_a_protocol_error():
-    eng, uart, _ = engine([(b"AT+QIRD=0,10\r", b"\r\n+QIRD: 11\r\n0123456789A\r\n\r\nOK\r\n"), (b"AT\r", ok())])
+    eng, uart, _ = engine(
+        [(b"AT+QIRD=0,10\r", b"\r\n+QIRD: 11\r\n0123456789A\r\n\r\nOK\r\n"), (b"AT\r", ok())]
+    )
     with pytest.raises(ProtocolError):
         eng.read_data(0, memoryview(bytearray(10)), 10)
     assert eng.command(b"AT") == []
@@ -231,8 +239,8 @@ SESSION = [
     (b"AT+QIRD=0,1500\r", ok(b"\r\n+QIRD: 7\r\n\r\nOK\r\n\n\r\n")),
     (b"AT+QISEND=0,2\r", b"\r\n> "),
     (b"hi", b"\r\nSEND OK\r\n" + b'\r\n+QIURC: "recv",1,3\r\nx\ny\r\n'),
-    (b'AT+QIRD=2\r', ok(b'\r\n+QIRD: 2,"1.2.3.4",99\r\n\x00\xff\r\n')),
-    (b"AT+QIOPEN=1,3,\"TCP\",\"a\",1,0,0\r", ok() + b"\r\n+QIOPEN: 3,0\r\n"),
+    (b"AT+QIRD=2\r", ok(b'\r\n+QIRD: 2,"1.2.3.4",99\r\n\x00\xff\r\n')),
+    (b'AT+QIOPEN=1,3,"TCP","a",1,0,0\r', ok() + b"\r\n+QIOPEN: 3,0\r\n"),
     (b"AT\r", ok()),
 ]
 

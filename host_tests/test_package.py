@@ -56,8 +56,11 @@ def test_no_cpython_only_imports_on_device():
                     assert words[1].split(".")[0] not in banned, (path, line)
 
 
-def test_ruff_is_clean():
-    out = subprocess.run([os.path.join(BIN, "ruff"), "check", "."], cwd=ROOT,
+@pytest.mark.parametrize(
+    "args", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"]
+)
+def test_ruff_is_clean(args):
+    out = subprocess.run([os.path.join(BIN, "ruff")] + args, cwd=ROOT,
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
 

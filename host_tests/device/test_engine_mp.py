@@ -34,13 +34,16 @@ def engine(script, chunks=None):
 @test
 def chapter_4_2_buffer_mode_exchange():
     for chunks in (None, [1], [3, 7, 1]):
-        eng, uart = engine([
-            (b"AT+QISEND=0,4\r", b"\r\n> "),
-            (b"test", b"\r\nSEND OK\r\n" + b'\r\n+QIURC: "recv",0\r\n'),
-            (b"AT+QISEND=0,0\r", ok(b"\r\n+QISEND: 4,4,0\r\n")),
-            (b"AT+QIRD=0,1500\r", ok(b"\r\n+QIRD: 5\r\nte\r\n1\r\n")),
-            (b"AT+QIRD=0,0\r", ok(b"\r\n+QIRD: 5,5,0\r\n")),
-        ], chunks)
+        eng, uart = engine(
+            [
+                (b"AT+QISEND=0,4\r", b"\r\n> "),
+                (b"test", b"\r\nSEND OK\r\n" + b'\r\n+QIURC: "recv",0\r\n'),
+                (b"AT+QISEND=0,0\r", ok(b"\r\n+QISEND: 4,4,0\r\n")),
+                (b"AT+QIRD=0,1500\r", ok(b"\r\n+QIRD: 5\r\nte\r\n1\r\n")),
+                (b"AT+QIRD=0,0\r", ok(b"\r\n+QIRD: 5,5,0\r\n")),
+            ],
+            chunks,
+        )
         assert eng.send_data(0, b"test", 0, 4)
         assert parse.parse_qisend(eng.command(b"AT+QISEND=0,0")[0]) == (4, 4, 0)
         buf = memoryview(bytearray(1500))
@@ -51,10 +54,13 @@ def chapter_4_2_buffer_mode_exchange():
 
 @test
 def chapter_4_4_direct_push_and_4_9_error():
-    eng, uart = engine([
-        (b"AT+QIOPEN=1,\"TCP\",\"61.190.19.174\",8033,0,1\r", b"\r\nERROR\r\n"),
-        (b"AT+QIGETERROR\r", ok(b"\r\n+QIGETERROR: 558, invalid parameters\r\n")),
-    ], [2])
+    eng, uart = engine(
+        [
+            (b'AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1\r', b"\r\nERROR\r\n"),
+            (b"AT+QIGETERROR\r", ok(b"\r\n+QIGETERROR: 558, invalid parameters\r\n")),
+        ],
+        [2],
+    )
     uart.feed(b'\r\n+QIURC: "recv",0,4\r\ntest\r\n')
     try:
         eng.command(b'AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1')
@@ -101,7 +107,10 @@ def heap_per_kb_received_through_qird():
     used = gc.mem_alloc() - before
     gc.enable()
     per_kb = used * 1024 / (total - 1500)
-    print("heap: %d bytes allocated for %d bytes via AT+QIRD = %.1f bytes per KB" % (used, total - 1500, per_kb))
+    print(
+        "heap: %d bytes allocated for %d bytes via AT+QIRD = %.1f bytes per KB"
+        % (used, total - 1500, per_kb)
+    )
     assert got == total
     assert per_kb < 48, per_kb  # issue 2's goal
 
@@ -122,11 +131,11 @@ def heap_per_kb_sent_through_qisend():
     used = gc.mem_alloc() - before
     gc.enable()
     per_kb = used * 1024 / (n * count)
-    print("heap: %d bytes allocated for %d bytes via AT+QISEND = %.1f bytes per KB" % (used, n * count, per_kb))
+    print(
+        "heap: %d bytes allocated for %d bytes via AT+QISEND = %.1f bytes per KB"
+        % (used, n * count, per_kb)
+    )
     assert per_kb < 48, per_kb
-
-
-
 
 
 def canned_socket(answers, payload_len=-1):
@@ -172,4 +181,6 @@ def heap_per_kb_through_socket_recv_into_and_sendall():
     print("heap: socket recv_into %.1f bytes/KB, sendall %.1f bytes/KB" % (rx, tx))
     assert got == 1500 * rounds
     assert rx < 48 and tx < 48, (rx, tx)
+
+
 run()

@@ -82,11 +82,6 @@ _POLLERR = 8
 _POLLHUP = 16
 
 
-def _tcpip(cmd):
-    return (cmd.startswith(b"AT+QI") or cmd.startswith(b"AT+QPING")
-            or cmd.startswith(b"AT+QNTP")) and not cmd.startswith(b"AT+QIGETERROR")  # fmt: skip
-
-
 class AModem:
     """Awaitable calls over a `Modem`. Create it (and the Modem) before the loop runs or in a
     task; the pump and watchdog tasks start on the first call.

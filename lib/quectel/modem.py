@@ -765,7 +765,7 @@ class Modem(Events):
     def _ntp(self, server, port=123, rtc=None, set_module=False):
         server = check_text(server, "NTP server", 253)
         check_port(port)
-        cmd = ('AT+QNTP=%d,"%s",%d,%d' % (self.context, server, port, 1 if set_module else 0))
+        cmd = 'AT+QNTP=%d,"%s",%d,%d' % (self.context, server, port, 1 if set_module else 0)
         got = yield from self._urc_result("ntp", cmd.encode(), self.policy.qntp_ms, len)
         err, t, zone = got[0]
         if err or t is None:

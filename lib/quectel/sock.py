@@ -189,7 +189,14 @@ class Socket(IOBase):
             cid = self._claim()
             self._open = None
             cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
-                m.context, cid, service, host, rport, lport, self.mode)
+                m.context,
+                cid,
+                service,
+                host,
+                rport,
+                lport,
+                self.mode,
+            )
             try:
                 if self.mode == TRANSPARENT:  # answered by CONNECT, no +QIOPEN (section 2.4)
                     self._transparent_begin()
@@ -286,9 +293,6 @@ class Socket(IOBase):
 
     def _lost(self, reason):
         self._dead = reason
-
-    def _buffered(self):
-        return self._re - self._rs
 
     def _readable(self):
         return (self._re > self._rs or (self._avail and self.mode == BUFFER) or self._eof

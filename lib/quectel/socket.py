@@ -1,7 +1,7 @@
 """A `socket` module over a Modem, so code written for MicroPython's socket runs unchanged.
 
-    import quectel.socket
-    quectel.socket.use(modem)   # now `import socket` anywhere gives this module
+import quectel.socket
+quectel.socket.use(modem)   # now `import socket` anywhere gives this module
 """
 
 import sys

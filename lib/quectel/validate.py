@@ -31,9 +31,5 @@ def check_context(ctx):
     return check_int(ctx, 1, 16, "context ID")  # section 2.1: contexts 1-16
 
 
-def check_connect_id(cid):
-    return check_int(cid, 0, 11, "connect ID")  # section 2.4: connect IDs 0-11
-
-
 def check_port(port):
     return check_int(port, 0, 65535, "port")  # section 2.4: ports 0-65535
