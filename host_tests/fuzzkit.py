@@ -16,7 +16,7 @@ for _sub in ("lib", "tools", "host_tests"):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from fakes import StepClock  # noqa: E402
+from fakes import ScriptUART, StepClock  # noqa: E402
 from quectel import parse  # noqa: E402
 from quectel.errors import QuectelError  # noqa: E402
 from quectel.modem import Modem  # noqa: E402
@@ -57,38 +57,19 @@ PARSERS = [
 ]
 
 
-class FuzzUART:
+class FuzzUART(ScriptUART):
     """Module output released segment by segment: the next one when the host ends a command
     line with CR or writes a payload; `chunks` (cycled) caps each readinto."""
 
     def __init__(self, segments, chunks=None, release_now=False):
+        super().__init__((), chunks or None)
         self.segments = list(segments)
-        self.chunks = chunks or None
-        self._ci = 0
-        self.out = bytearray()
-        self.written = bytearray()
         if release_now:
             self._release()
 
     def _release(self):
         if self.segments:
             self.out.extend(self.segments.pop(0))
-
-    def any(self):
-        return len(self.out)
-
-    def readinto(self, buf, nbytes=-1):
-        n = min(len(buf), len(self.out))
-        if nbytes >= 0:
-            n = min(n, nbytes)
-        if self.chunks:
-            n = min(n, self.chunks[self._ci % len(self.chunks)])
-            self._ci += 1
-        if not n:
-            return None
-        buf[:n] = self.out[:n]
-        del self.out[:n]
-        return n
 
     def write(self, buf, off=0, n=-1):
         n = len(buf) - off if n < 0 else n
