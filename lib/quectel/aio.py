@@ -41,6 +41,10 @@ from .modem import (
     STAT_NO_RESPONSE,
 )
 from .sock import (
+    _POLLERR,
+    _POLLHUP,
+    _POLLIN,
+    _POLLOUT,
     AF_INET,
     BUFFER,
     MAX_READ,
@@ -74,12 +78,6 @@ else:
 
     def _wait_for_ms(aw, ms):
         return asyncio.wait_for(aw, ms / 1000)
-
-
-_POLLIN = 1
-_POLLOUT = 4
-_POLLERR = 8
-_POLLHUP = 16
 
 
 class AModem:
@@ -754,28 +752,22 @@ class ASocket(Socket):
         self.am._kick()
         return k
 
-    def ioctl(self, op, arg):
-        if op == 3:
-            r = 0
-            if arg & _POLLIN:
-                if self._ready_rd():
-                    r |= _POLLIN
-                else:
-                    self._starved = True
-            if arg & _POLLOUT and (self._tbuf is None or self._te - self._ts < len(self._tbuf)
-                                   or self.cid < 0):  # fmt: skip
-                r |= _POLLOUT
-            if self._dead or self._error is not None:
-                r |= _POLLERR
-            if self._eof and not self._avail and self._re == self._rs:
-                r |= _POLLHUP
-            return r
-        if op == 4:
-            self.close()
-            return 0
-        if op == 1:
-            return 0
-        return -1
+    def _poll(self, arg):
+        # From the socket's own buffers only: the pump task feeds the engine.
+        r = 0
+        if arg & _POLLIN:
+            if self._ready_rd():
+                r |= _POLLIN
+            else:
+                self._starved = True
+        if arg & _POLLOUT and (self._tbuf is None or self._te - self._ts < len(self._tbuf)
+                               or self.cid < 0):  # fmt: skip
+            r |= _POLLOUT
+        if self._dead or self._error is not None:
+            r |= _POLLERR
+        if self._eof and not self._avail and self._re == self._rs:
+            r |= _POLLHUP
+        return r
 
     # ---- UDP -------------------------------------------------------------------------------
 

@@ -771,20 +771,24 @@ class Socket(IOBase):
         self._release()
         self._rbuf = self._rmv = self._spill = None
 
+    def _poll(self, arg):
+        # Readiness for select.poll/asyncio (ioctl op 3): feed the engine, then look.
+        if self.cid >= 0 and not self._dead:
+            self.modem.at.poll()
+        r = 0
+        if arg & _POLLIN and (self._readable() or self._queue):
+            r |= _POLLIN
+        if arg & _POLLOUT and self.cid >= 0:
+            r |= _POLLOUT
+        if self._dead:
+            r |= _POLLERR
+        if self._eof and not self._avail and self._re == self._rs:
+            r |= _POLLHUP
+        return r
+
     def ioctl(self, op, arg):
-        if op == 3:  # poll
-            if self.cid >= 0 and not self._dead:
-                self.modem.at.poll()
-            r = 0
-            if arg & _POLLIN and (self._readable() or self._queue):
-                r |= _POLLIN
-            if arg & _POLLOUT and self.cid >= 0:
-                r |= _POLLOUT
-            if self._dead:
-                r |= _POLLERR
-            if self._eof and not self._avail and self._re == self._rs:
-                r |= _POLLHUP
-            return r
+        if op == 3:
+            return self._poll(arg)
         if op == 4:
             self.close()
             return 0
