@@ -8,6 +8,7 @@ import socket as real_socket  # the port's own sockets, for the loopback clients
 import time
 
 from mptest import eq, ok, run, test
+from payload import pattern
 from quectel import Modem
 from quectel.aio import AModem
 from quectel.modem import STAT_GOT_IP, STAT_OFF
@@ -19,17 +20,6 @@ modem = Modem.for_board(board)
 am = AModem(modem)
 TICK_MS = 10
 MAX_GAP_MS = 60  # the feature: a 10 ms ticker never waits longer than this (real time)
-
-
-def pattern(n, seed):
-    out = bytearray(n)
-    x = seed
-    for i in range(n):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        out[i] = (x >> 16) & 0xFF
-    special = b'\r\nOK\r\n+QIURC: "recv",0\r\n> SEND OK\r\n'
-    out[100 : 100 + len(special)] = special
-    return out
 
 
 def arun(coro, limit_s=120):

@@ -6,24 +6,13 @@ import select
 
 import quectel.socket as qsocket
 from mptest import run, test
+from payload import pattern
 from quectel import Modem
 
 import boards.virtual as board
 
 ECHO = int(os.getenv("ECHO_PORT"))
 modem = Modem.for_board(board)
-
-
-def pattern(n, seed):
-    # All 256 byte values, CR LF, +++, Ctrl-Z, ESC, in a cheap pseudo-random order.
-    out = bytearray(n)
-    x = seed
-    for i in range(n):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        out[i] = (x >> 16) & 0xFF
-    special = b"\r\n+++\x1a\x1bOK\r\nSEND OK\r\n"
-    out[100 : 100 + len(special)] = special
-    return out
 
 
 def connected(mode=0):

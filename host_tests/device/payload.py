@@ -1,0 +1,15 @@
+"""Test payloads for the device suites (MicroPython and CPython)."""
+
+
+def pattern(n, seed):
+    """n pseudo-random bytes (all 256 values), with module-output look-alikes near the start:
+    CR LF, +++, Ctrl-Z, ESC, OK, SEND OK, a recv URC and a prompt."""
+    out = bytearray(n)
+    x = seed
+    for i in range(n):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        out[i] = (x >> 16) & 0xFF
+    special = b'\r\n+++\x1a\x1bOK\r\nSEND OK\r\n+QIURC: "recv",0\r\n> '
+    if n >= 100 + len(special):
+        out[100 : 100 + len(special)] = special
+    return out
