@@ -20,7 +20,7 @@ from fakes import ScriptUART, StepClock  # noqa: E402
 from quectel import parse  # noqa: E402
 from quectel.errors import QuectelError  # noqa: E402
 from quectel.modem import Modem  # noqa: E402
-from quectel.sock import BUFFER, PUSH, SOCK_DGRAM, Socket  # noqa: E402
+from quectel.conn import BUFFER, PUSH, SOCK_DGRAM, Conn  # noqa: E402
 
 TIMEOUT_MS = 300  # per command, on the StepClock: a hang costs 300 loop turns at most
 
@@ -83,10 +83,10 @@ class FuzzUART(ScriptUART):
 def _modem(uart):
     m = Modem(uart, clock=StepClock())
     for cid, mode, typ in ((0, BUFFER, 1), (1, PUSH, 1), (2, BUFFER, SOCK_DGRAM)):
-        s = Socket(m, 2, typ, 0, mode, rxbuf=64)
-        s.cid = cid
-        s.service = "TCP" if typ == 1 else "UDP SERVICE"
-        m.sockets[cid] = s
+        c = Conn(m, typ, mode, rxsize=64)
+        c.cid = cid
+        c.service = "TCP" if typ == 1 else "UDP SERVICE"
+        m.sockets[cid] = c
     return m
 
 
@@ -127,7 +127,7 @@ def run_exchange(cmd, out, chunks=None, second=GETERROR):
     assert len(uart.written) == before, "wrote on its own: %r" % bytes(uart.written[before:])
     for s in m.sockets:
         if s is not None:
-            assert s._rbuf is None or 0 <= s._rs <= s._re <= len(s._rbuf)
+            assert s.rx is None or 0 <= s.rx.r <= s.rx.w <= len(s.rx.buf)
     return m
 
 

@@ -14,7 +14,7 @@ import os
 import pytest
 from conftest import ROOT
 from quectel import errors as E
-from quectel import sock as S
+from quectel import socket as S
 
 MATRIX = []
 
@@ -133,7 +133,7 @@ def recover(modem, vm, echo):
     for s in modem.sockets:
         if s is not None:
             try:
-                s.close()
+                modem.at.run(s.g_close())
             except OSError:
                 pass
     ok = False

@@ -9,7 +9,7 @@ import socket as pysocket
 
 import pytest
 from conftest import make_modem
-from quectel import sock as S
+from quectel import socket as S
 
 BAD = ['a"b', "a\rb", "a\nb", "a\x1ab", "a\x1bb", "a\x00b", "a\x7fb", "a\u00e9b", "x" * 300,
        "AT+QPOWD=1\r", '",1\r\nAT+QPOWD=1\r\n"', b"bytes", None, 42]  # fmt: skip
@@ -96,8 +96,8 @@ def test_allow_list_closes_unlisted_clients_before_their_data(modem, vm):
     assert intruder.recv(10) == b""  # closed at our request
     intruder.close()
     # Nothing of the intruder's data is held anywhere in the application.
-    assert all(s is None or s is srv for s in modem.sockets)
-    assert not srv._queue
+    assert all(s is None or s is srv.c for s in modem.sockets)
+    assert not srv.c.queue
     # A listed client gets through with its data intact.
     srv.allow = ["127.0.0.1"]
     friend = pysocket.create_connection(("127.0.0.1", 40410), timeout=5)

@@ -26,7 +26,7 @@ def test_module_off_without_pwrkey_is_a_clear_error():
 
     with VirtualModule(speed=SPEED, powered=False) as vm:
         m = make_modem(vm)
-        with pytest.raises(ATTimeout):
+        with pytest.raises(errors.ModuleOff):
             m.power_on()
         assert m.status() == M.STAT_NO_RESPONSE
 

@@ -4,7 +4,7 @@ import os
 import socket as pysocket
 
 import pytest
-from quectel import sock as S
+from quectel import socket as S
 
 PATTERN = bytes(range(256)) * 4 + b'\r\n+++\x1a\x1bOK\r\nSEND OK\r\n+QIURC: "recv",0\r\n'
 

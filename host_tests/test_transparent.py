@@ -6,7 +6,7 @@ import threading
 import pytest
 from conftest import make_modem
 from quectel import QuectelError
-from quectel import sock as S
+from quectel import socket as S
 from test_sockets import payload
 
 

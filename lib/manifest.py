@@ -8,12 +8,13 @@ package(
     files=(
         "__init__.py",
         "clock.py",
+        "conn.py",
         "engine.py",
         "errors.py",
         "modem.py",
         "parse.py",
-        "sock.py",
         "socket.py",
+        "transparent.py",
         "validate.py",
     ),
 )

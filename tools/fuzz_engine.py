@@ -24,7 +24,7 @@ with atheris.instrument_imports():
     import quectel.engine  # noqa: E402, F401
     import quectel.modem  # noqa: E402, F401
     import quectel.parse  # noqa: E402, F401
-    import quectel.sock  # noqa: E402, F401
+    import quectel.socket  # noqa: E402, F401
 
 CMDS = [c for c, _ in fuzzkit.SEED]
 

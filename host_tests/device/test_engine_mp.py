@@ -145,10 +145,11 @@ def canned_socket(answers, payload_len=-1):
     m = Modem(CannedUART(answers, payload_len), clock=StepClock())
     m.state = STAT_GOT_IP
     s = m.socket()
-    s.cid = 0
-    s.service = "TCP"
-    s._avail = True
-    m.sockets[0] = s
+    c = s.c
+    c.cid = 0
+    c.service = "TCP"
+    c.avail = True
+    m.sockets[0] = c
     return s
 
 

@@ -68,7 +68,7 @@ def recover():
     for s in modem.sockets:
         if s is not None:
             try:
-                s.close()
+                modem.at.run(s.g_close())
             except OSError:
                 pass
     for _ in range(8):

@@ -3,7 +3,7 @@ import os
 
 from mptest import run, test
 from quectel import Modem, QuectelError
-from quectel import sock as S
+from quectel import socket as S
 
 import boards.virtual as board
 

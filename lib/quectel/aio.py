@@ -10,19 +10,14 @@
         am.supervise()                         # recovery rules as a task; watch am.up
         r, w = await am.open_connection("example.com", 80)
 
-One task (the pump) reads the UART when it is readable (asyncio's I/O queue on MicroPython,
-or a ThreadSafeFlag set from the UART's RX-idle IRQ) and feeds the engine, which dispatches
-answers and URCs. Commands take `lock`, so one command is on the UART at a time. A command
-runs in its own task: a cancelled caller leaves it to finish (the late answer is consumed as
-its own, then the lock is released), so the engine is always clean for the next command.
-
-TCP sockets are streams for `asyncio.StreamReader`: a reader task moves data from the module
-(`AT+QIRD`) into the socket's receive buffer, a writer task sends the transmit buffer
-(`AT+QISEND`); `ioctl` reports readiness from those buffers, so asyncio's poll never waits on
-the UART itself.
+Every operation awaits the same generator procedures the blocking API runs (the Modem's
+lifecycle, `Conn`'s socket I/O). One task (the pump) reads the UART when it is readable
+(asyncio's I/O queue on MicroPython, or a ThreadSafeFlag set from the UART's RX-idle IRQ),
+feeds the engine, and wakes exactly the tasks whose condition came true. Commands take
+`lock`, so one command is on the UART at a time; a cancelled caller's procedure is finished
+in the background, so the engine is always clean for the next command.
 """
 
-import errno
 import sys
 
 try:
@@ -30,35 +25,15 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-from .engine import SEND_FAIL, _name
-from .errors import (
-    ATTimeout,
-    QuectelError,
-)
-from .modem import (
-    STAT_GOT_IP,
-    STAT_IDLE,
-    STAT_NO_RESPONSE,
-)
-from .sock import (
-    _POLLERR,
-    _POLLHUP,
-    _POLLIN,
-    _POLLOUT,
-    AF_INET,
-    BUFFER,
-    MAX_READ,
-    MAX_SEND,
-    SOCK_DGRAM,
-    SOCK_STREAM,
-    Socket,
-    _err,
-    os_error,
-)
+from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, Conn, byte_view
+from .engine import _name
+from .errors import EMSGSIZE, oserror
+from .modem import STAT_GOT_IP
 from .validate import check_port, check_text
 
 _MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
+_RECHECK_MS = 100  # a waiter also looks on its own this often (pins, clocks: no URC for them)
 
 if _MPY:
     from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
@@ -66,11 +41,31 @@ if _MPY:
     def _io_read(s):  # awaitable: resumes when s is readable
         yield _core._io_queue.queue_read(s)
 
-    def _io_write(s):
-        yield _core._io_queue.queue_write(s)
-
     _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
+
+    class _Waiter:
+        # A task sleeping in `wait`, woken early by `wake`: MicroPython's sleep_ms uses a
+        # singleton generator and the task goes back to the run queue, so neither side
+        # allocates (an Event would, per wait).
+        def __init__(self):
+            self.cond = None
+            self.task = None
+
+        async def wait(self, ms):
+            self.task = _core.cur_task
+            try:
+                await _sleep_ms(ms)
+            finally:
+                self.task = None
+
+        def wake(self):
+            t = self.task
+            if t is not None:
+                self.task = None
+                _core._task_queue.remove(t)
+                _core._task_queue.push(t)
+
 else:
 
     def _sleep_ms(ms):
@@ -79,10 +74,25 @@ else:
     def _wait_for_ms(aw, ms):
         return asyncio.wait_for(aw, ms / 1000)
 
+    class _Waiter:
+        def __init__(self):
+            self.cond = None
+            self.ev = asyncio.Event()
+
+        async def wait(self, ms):
+            try:
+                await asyncio.wait_for(self.ev.wait(), ms / 1000)
+            except asyncio.TimeoutError:
+                pass
+            self.ev.clear()
+
+        def wake(self):
+            self.ev.set()
+
 
 class AModem:
     """Awaitable calls over a `Modem`. Create it (and the Modem) before the loop runs or in a
-    task; the pump and watchdog tasks start on the first call.
+    task; the pump task starts on the first call.
 
     `rx_flag`: a `ThreadSafeFlag` that the application sets from the UART's RX-idle IRQ, for
     boards whose UART asyncio cannot poll; the pump then also looks every `rx_poll_ms`.
@@ -90,8 +100,7 @@ class AModem:
     `asyncio.Event` set while the data connection is up, `down` one set while it is not.
     """
 
-    def __init__(self, modem, on_change=None, rx_flag=None, rx_poll_ms=20, tick_ms=20,
-                 wchunk=256):  # fmt: skip
+    def __init__(self, modem, on_change=None, rx_flag=None, rx_poll_ms=20):
         self.modem = modem
         self.at = modem.at
         self.clock = modem.clock
@@ -100,18 +109,16 @@ class AModem:
         self.lock = asyncio.Lock()  # one command on the UART at a time
         self._life = asyncio.Lock()  # one lifecycle operation (connect, check, ...) at a time
         self._kinds = {}  # URC kind -> Lock: one ping / ntp / DNS query at a time
-        self._ev = asyncio.Event()  # "something happened": bytes came in, or a tick
         self._trouble = asyncio.Event()  # wakes the supervisor
         self.up = asyncio.Event()
         self.down = asyncio.Event()
         self.on_change = on_change
         self.rx_flag = rx_flag
         self.rx_poll_ms = rx_poll_ms
-        self.tick_ms = tick_ms
-        self.wchunk = wchunk  # UART write piece: a piece may block the loop for its air time
         self.rx_count = 0  # times the pump found bytes
-        self._waiters = 0
-        self._tasks = None
+        self._waiting = []  # _Waiter of every task in `until`
+        self._spare = []  # _Waiters to reuse
+        self._pump_task = None
         self._sup = None
         self._prev_change = modem.on_change
         modem.on_change = self._changed
@@ -133,7 +140,7 @@ class AModem:
             self.up.clear()
             self.down.set()
             self._trouble.set()
-        self._kick()
+        self._wake()
         if call:
             if self._prev_change:
                 self._prev_change(state, reason)
@@ -147,27 +154,26 @@ class AModem:
     def isconnected(self):
         return self.modem.isconnected()
 
-    # ---- the pump --------------------------------------------------------------------------
+    # ---- the pump and the waiters ----------------------------------------------------------
 
     def start(self):
-        """Start the pump and watchdog tasks (done by every call; idempotent)."""
-        if self._tasks is None:
-            self._tasks = (asyncio.create_task(self._pump()), asyncio.create_task(self._watch()))
+        """Start the pump task (done by every call; idempotent)."""
+        if self._pump_task is None:
+            self._pump_task = asyncio.create_task(self._pump())
 
     async def stop(self):
         """Stop the background tasks (the supervisor too)."""
-        tasks = self._tasks or ()
-        if self._sup is not None:
-            tasks += (self._sup,)
-        self._tasks = self._sup = None
-        for t in tasks:
-            t.cancel()
+        for t in (self._pump_task, self._sup):
+            if t is not None:
+                t.cancel()
+        self._pump_task = self._sup = None
         await _sleep_ms(0)
 
-    def _kick(self):
-        # Wake every task waiting for progress; they re-check their conditions.
-        self._ev.set()
-        self._ev.clear()
+    def _wake(self):
+        # Wake the tasks whose condition is now true, and only those.
+        for w in self._waiting:
+            if w.cond():
+                w.wake()
 
     async def _pump(self):
         at = self.at
@@ -184,7 +190,7 @@ class AModem:
                 got = True
             if got:
                 self.rx_count += 1
-                self._kick()
+                self._wake()
                 await _sleep_ms(0)
             elif flag is not None:
                 try:
@@ -193,80 +199,59 @@ class AModem:
                     pass
             elif _MPY:
                 await _io_read(uart)
-            else:  # CPython (tests): no I/O queue for a UART stand-in
+            else:  # CPython: no I/O queue for a UART stand-in
                 await _sleep_ms(2)
-
-    async def _watch(self):
-        # Timeouts and conditions nobody announces (pins, back-off) are re-checked each tick.
-        while True:
-            await _sleep_ms(self.tick_ms)
-            if self._waiters:
-                self._kick()
 
     async def until(self, cond, timeout_ms=None):
         """Wait until cond() is true or timeout_ms (module clock; None: no limit) passed.
         Returns cond()."""
+        if cond():
+            return True
         self.start()
+        w = self._spare.pop() if self._spare else _Waiter()
+        w.cond = cond
+        self._waiting.append(w)
         clock = self.clock
         t0 = clock.ticks_ms()
-        while not cond():
-            if timeout_ms is not None and clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
-                return cond()
-            self._waiters += 1
-            try:
-                await self._ev.wait()
-            finally:
-                self._waiters -= 1
+        try:
+            while not cond():
+                ms = _RECHECK_MS
+                if timeout_ms is not None:
+                    left = (timeout_ms - clock.ticks_diff(clock.ticks_ms(), t0)) // self.speed
+                    if left <= 0:
+                        return cond()
+                    ms = min(ms, left)
+                await w.wait(ms)
+        finally:
+            self._waiting.remove(w)
+            w.cond = None
+            self._spare.append(w)
         return True
 
     def sleep(self, ms):
         """asyncio sleep for ms of module-clock time."""
         return _sleep_ms(ms // self.speed)
 
-    # ---- commands --------------------------------------------------------------------------
+    # ---- driving procedures ----------------------------------------------------------------
 
-    async def _job(self, coro, abandon=None):
-        # Run coro in its own task and wait for it. A cancelled caller leaves the task to
-        # finish (so a command is never cut off mid-answer); `abandon(result)` then undoes
-        # what it achieved (e.g. closes a socket nobody will use).
-        self.start()
-        box = [None, None, False, False]  # result, exception, done, abandoned
-        ev = asyncio.Event()
-
-        async def run():
-            try:
-                box[0] = await coro
-            except BaseException as e:  # noqa: B036 (handed to the caller)
-                box[1] = e
-            box[2] = True
-            ev.set()
-            if box[3] and abandon is not None and box[1] is None:
-                await abandon(box[0])
-
-        asyncio.create_task(run())
-        try:
-            await ev.wait()
-        except CancelledError:
-            if box[2]:  # finished, but we were cancelled before we could take the result
-                if abandon is not None and box[1] is None:
-                    asyncio.create_task(abandon(box[0]))
-            else:
-                box[3] = True
-            raise
-        if box[1] is not None:
-            raise box[1]
-        return box[0]
-
-    async def _drive(self, gen, locked=False):
-        # Run a generator procedure of Modem or ATEngine (see ATEngine.run) without blocking
-        # the loop: the same code the blocking calls run. The UART lock is taken for a step
-        # that starts a command and kept until a step leaves the engine idle; URC waits and
-        # sleeps happen without it. `locked`: the caller holds the lock already.
+    async def _drive(self, gen, rescue=None, arg=None, step=None):
+        # Run a generator procedure (see ATEngine.run) without blocking the loop. The UART
+        # lock is taken for a step that starts a command and kept until a step leaves the
+        # engine idle; URC waits and sleeps happen without it. A cancelled caller's
+        # procedure, once started, is finished by a task of its own, then
+        # `rescue(result, arg)` undoes or keeps what it did; `step` resumes such a procedure.
         at = self.at
-        held = locked
-        res = None
+        res, cond, ms, waiting, held = step or (None, None, 0, False, False)
+        started = step is not None
         try:
             while True:
+                if waiting:
+                    if cond is None:
+                        await self.sleep(ms)
+                        res = True
+                    else:
+                        res = await self.until(cond, ms)
+                    waiting = False
                 if not held:
                     await self.lock.acquire()
                     held = True
@@ -274,89 +259,55 @@ class AModem:
                     cond, ms = gen.send(res)
                 except StopIteration as e:
                     return e.value
-                if not locked and not at.busy:
+                started = waiting = True
+                if not at.busy:
                     self.lock.release()
                     held = False
-                if cond is None:
-                    await self.sleep(ms)
-                    res = True
-                else:
-                    res = await self.until(cond, ms)
+        except CancelledError:
+            if started:
+                step = (res, cond, ms, waiting, held)
+                asyncio.create_task(self._finish(gen, rescue, arg, step))
+                held = False  # the finishing task has it now
+            else:
+                gen.close()
+            raise
         finally:
-            if held and not locked:
+            if held:
                 self.lock.release()
 
-    def _run(self, gen):
-        # A procedure as a job: a cancelled caller leaves it to finish (see _job).
-        return self._job(self._drive(gen))
+    async def _finish(self, gen, rescue, arg, step):
+        try:
+            v = await self._drive(gen, None, None, step)
+        except Exception:  # nobody is waiting for the error
+            return
+        if rescue is not None:
+            await rescue(v, arg)
 
-    async def _finish(self, cmd, timeout_ms):
-        # Lock held: wait for the final result (or the send prompt).
-        at = self.at
-        if not await self.until(at.finished, timeout_ms):
-            at.abort()
-            self.modem._set(STAT_NO_RESPONSE, "no answer")
-            raise ATTimeout(_name(cmd), timeout_ms)
+    async def _job(self, coro):
+        # coro in a task of its own, awaited: a cancelled caller leaves it running, so the
+        # locks it holds (one URC kind, the lifecycle) stay held until it is done.
+        box = [None, None]
+        ev = asyncio.Event()
 
-    async def _end(self, cmd):
-        # Lock held: interpret the result; ERROR of a TCP/IP command asks AT+QIGETERROR.
-        at = self.at
-        if at.needs_reason(cmd):
-            raise await self._drive(at.g_reason(cmd), locked=True)
-        return at.end(cmd)
+        async def run():
+            try:
+                box[0] = await coro
+            except BaseException as e:  # noqa: B036 (handed to the caller)
+                box[1] = e
+            ev.set()
+
+        asyncio.create_task(run())
+        await ev.wait()
+        if box[1] is not None:
+            raise box[1]
+        return box[0]
 
     async def command(self, cmd, info=None, timeout_ms=None):
         """Run an AT command (bytes, no CR): its information lines, as `Modem.command`."""
-        return await self._run(self.modem._c(cmd, info, timeout_ms))
-
-    async def _read(self, cid, dst, maxlen, timeout_ms=None):
-        # AT+QIRD into dst (a memoryview the caller owns for as long as this runs).
-        async with self.lock:
-            at = self.at
-            at.begin_read(cid, dst, maxlen)
-            await self._finish(b"AT+QIRD", timeout_ms or self.policy.at_ms)
-            got = at.count
-            await self._end(b"AT+QIRD")
-            return got
-
-    async def _send(self, cid, src, off, n, addr=None, timeout_ms=None):
-        # One fixed-length AT+QISEND; False for SEND FAIL (module buffer full).
-        timeout_ms = timeout_ms or self.policy.at_ms
-        async with self.lock:
-            at = self.at
-            at.begin_send(cid, n, addr)
-            await self._finish(b"AT+QISEND", timeout_ms)
-            if at.prompted:
-                at.sending()
-                await self._write(src, off, n)
-                await self._finish(b"AT+QISEND", timeout_ms)
-            if at.result == SEND_FAIL:
-                at.abort()
-                return False
-            await self._end(b"AT+QISEND")
-            return True
-
-    async def _write(self, buf, off, n):
-        # The payload, in pieces, yielding between them (a UART write blocks for air time).
-        at = self.at
-        uart = at._uart
-        if at.trace:
-            at.trace(">", bytes(buf[off : off + n]))
-        end = off + n
-        while off < end:
-            k = uart.write(buf, off, min(self.wchunk, end - off))
-            if k:
-                off += k
-            if off < end:
-                if _MPY and not k:
-                    await _io_write(uart)
-                else:
-                    await _sleep_ms(0 if k else 1)
+        return await self._drive(self.modem.g_command(cmd, info, timeout_ms))
 
     def _one(self, key, gen):
         # One ping / NTP / DNS query at a time: their URCs share a collector in the Modem.
-        # The lock is taken inside the job, so a cancelled caller's query keeps it until its
-        # last URC came, and the next query never sees stale replies.
         lock = self._kinds.get(key)
         if lock is None:
             lock = self._kinds[key] = asyncio.Lock()
@@ -367,45 +318,38 @@ class AModem:
 
         return self._job(locked())
 
-    # ---- power, bring-up, recovery: the Modem's own procedures, awaited --------------------
-
     async def _life_run(self, gen):
-        async with self._life:  # one lifecycle operation (connect, check, ...) at a time
-            return await self._run(gen)
+        async def locked():
+            async with self._life:  # one lifecycle operation (connect, check, ...) at a time
+                return await self._drive(gen)
+
+        return await self._job(locked())
+
+    # ---- power, bring-up, recovery: the Modem's own procedures, awaited --------------------
 
     async def power_on(self):
         """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
-        await self._life_run(self.modem._power_on())
+        await self._life_run(self.modem.g_power_on())
 
     async def power_off(self):
         """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
-        await self._life_run(self.modem._power_off())
+        await self._life_run(self.modem.g_power_off())
 
     async def reset(self):
         """Reboot the module (RESET pin, power cycle, or AT+CFUN=1,1)."""
-        await self._life_run(self.modem._reset_g())
+        await self._life_run(self.modem.g_reset())
 
     async def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
         """Bring the data connection up as `Modem.connect` does, without blocking the loop."""
-        await self._life_run(self.modem._connect(apn, user, key, auth, restarts, sim_pin))
+        await self._life_run(self.modem.g_connect(apn, user, key, auth, restarts, sim_pin))
 
     async def disconnect(self):
-        """Close every socket and deactivate the PDP context."""
-        async with self._life:
-            for s in self.modem.sockets:
-                if s is not None:
-                    if isinstance(s, ASocket):
-                        await s.aclose()
-                    else:
-                        s.close()
-            await self._run(self.modem._deactivate())
-            self.modem._set(STAT_IDLE)
+        """Close every socket and deactivate the PDP context, as `Modem.disconnect`."""
+        await self._life_run(self.modem.g_disconnect())
 
     async def check(self):
         """One step of `Modem.check()`'s recovery rules, awaitable. True while connected."""
-        if self.modem._apn is None:
-            return False
-        return await self._life_run(self.modem._check())
+        return await self._life_run(self.modem.g_check())
 
     def supervise(self, period_ms=5000):
         """Run `check()` as a task: every period_ms (module clock) and at once when the state
@@ -420,7 +364,7 @@ class AModem:
             try:
                 await self.check()
             except Exception:  # never let the supervisor die of a driver fault
-                self.modem._set(STAT_NO_RESPONSE, "supervisor error")
+                self.modem._set(-4, "supervisor error")  # STAT_NO_RESPONSE
             try:
                 await _wait_for_ms(self._trouble.wait(), max(1, period_ms // self.speed))
             except asyncio.TimeoutError:
@@ -430,92 +374,83 @@ class AModem:
 
     async def ping(self, host, timeout=1, count=4):
         """AT+QPING, as `Modem.ping`: (replies, summary or failure code)."""
-        return await self._one("ping", self.modem._ping(host, timeout, count))
+        return await self._one("ping", self.modem.g_ping(host, timeout, count))
 
     async def ntp(self, server, port=123, rtc=None, set_module=False):
         """AT+QNTP, as `Modem.ntp`: ((y, m, d, h, mi, s), zone_minutes); sets `rtc` if given."""
-        return await self._one("ntp", self.modem._ntp(server, port, rtc, set_module))
+        return await self._one("ntp", self.modem.g_ntp(server, port, rtc, set_module))
 
     async def resolve(self, host):
         """Every IPv4 address of host (AT+QIDNSGIP), cached for the DNS TTL."""
-        return await self._one("dnsgip", self.modem._resolve(host))
+        return await self._one("dnsgip", self.modem.g_resolve(host))
 
     async def signal(self):
         """(rssi_dbm, ber), as `Modem.signal`."""
-        return await self._run(self.modem._signal())
+        return await self._drive(self.modem.g_signal())
 
     async def operator(self):
         """The registered network's name, as `Modem.operator`."""
-        return await self._run(self.modem._operator())
+        return await self._drive(self.modem.g_operator())
 
     async def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
         check_port(port)
-        return [(AF_INET, type or SOCK_STREAM, proto, "", (ip, port))
+        return [(2, type or SOCK_STREAM, proto, "", (ip, port))
                 for ip in await self.resolve(host)]  # fmt: skip
 
     # ---- sockets ---------------------------------------------------------------------------
 
-    def socket(self, type=SOCK_STREAM, rxbuf=2048, txbuf=2048):
+    def socket(self, type=SOCK_STREAM, rxbuf=1500):
         """An unopened `ASocket` (SOCK_STREAM or SOCK_DGRAM)."""
-        return ASocket(self, type, rxbuf, txbuf)
+        return ASocket(self, type, rxbuf)
 
-    async def open_connection(self, host, port, rxbuf=2048, txbuf=2048):
-        """TCP to (host, port): (reader, writer) asyncio streams over a module socket."""
-        s = ASocket(self, SOCK_STREAM, rxbuf, txbuf)
+    async def open_connection(self, host, port, rxbuf=1500):
+        """TCP to (host, port): (reader, writer), both the one `ASocket` (as MicroPython's
+        asyncio streams are one object)."""
+        s = ASocket(self, SOCK_STREAM, rxbuf)
         await s.connect((host, port))
-        st = stream(s)
-        return st, st
+        return s, s
 
     async def start_server(self, callback, port, backlog=5, allow=None):
         """A TCP LISTENER on `port`; `callback(reader, writer)` runs as a task per client.
         `allow`: remote IPs accepted (others are closed). Returns a `Server`."""
-        s = ASocket(self, SOCK_STREAM, 0, 0)
-        s.allow = allow
-        await s.listen(port, backlog)
-        return Server(self, s, callback)
+        s = ASocket(self, SOCK_STREAM)
+        s.c.allow = allow
+        await s.bind(("0.0.0.0", port))
+        await s.listen(backlog)
+        return Server(s, callback)
 
     async def udp(self, port=0):
         """A UDP SERVICE socket bound to local `port` (0: the module chooses):
         `await s.sendto(data, (ip, port))`, `await s.recvfrom()`."""
-        s = ASocket(self, SOCK_DGRAM, 1500, 0)
+        s = ASocket(self, SOCK_DGRAM)
         await s.bind(("0.0.0.0", port))
         return s
-
-
-def stream(s):
-    """An asyncio stream (reader and writer in one, as MicroPython's) over an `ASocket`."""
-    if _MPY:
-        return asyncio.StreamReader(s, {"peername": s.remote})
-    return _Stream(s)
 
 
 class Server:
     """What `AModem.start_server` returns: `close()`, `await wait_closed()`, `async with`."""
 
-    def __init__(self, am, sock, callback):
-        self.am = am
+    def __init__(self, sock, callback):
         self.sock = sock
-        self.port = sock._local
+        self.port = sock.c.local
         self._cb = callback
         self.clients = 0
         self.task = asyncio.create_task(self._serve())
 
     async def _serve(self):
         while True:
-            child, _ = await self.sock.accept()
+            st, _ = await self.sock.accept()
             self.clients += 1
-            st = stream(child)
             asyncio.create_task(self._cb(st, st))
 
     def close(self):
         if self.task is not None:
             self.task.cancel()
             self.task = None
-        self.sock.close()
 
     async def wait_closed(self):
-        await self.am.until(lambda: self.sock.cid < 0)
+        await self.sock.aclose()
 
     async def __aenter__(self):
         return self
@@ -525,423 +460,230 @@ class Server:
         await self.wait_closed()
 
 
-class ASocket(Socket):
-    """A module socket for asyncio (buffer access mode). TCP: a pollable stream (`read`,
-    `readinto`, `readline` and `write` never block; `ioctl` reports readiness) for
-    `asyncio.StreamReader`; UDP: `await sendto()`, `await recvfrom()`, `await send()`."""
+class ASocket:
+    """The asyncio front of a `Conn` (buffer access mode): the socket calls as coroutines
+    (connect, bind, listen, accept, recv, recv_into, recvfrom, send, sendall, sendto), and
+    MicroPython's asyncio `Stream` calls (read, readinto, readexactly, readline, write,
+    drain, close, wait_closed, get_extra_info), so one object is reader and writer."""
 
-    def __init__(self, am, type=SOCK_STREAM, rxbuf=2048, txbuf=2048):
-        Socket.__init__(self, am.modem, AF_INET, type, 0, BUFFER, max(rxbuf, 1))
+    def __init__(self, am, type=SOCK_STREAM, rxbuf=1500, conn=None):
         self.am = am
-        self._rbuf = bytearray(rxbuf) if rxbuf else None
-        self._tbuf = bytearray(txbuf) if txbuf else None
-        self._ts = 0
-        self._te = 0
-        self._closing = False
-        self._error = None  # errno that ended the connection
-        self._starved = False  # a reader found nothing: re-ask the module now and then
-        self._reading = False  # an AT+QIRD is on its way
-        self._dgram = -1  # UDP: length of the datagram waiting in _rbuf
-        self._writing = False  # the writer task runs (it closes the socket when asked)
-        self._sending = False  # _tbuf[_ts:] is on its way to the UART: do not move it
+        self.c = conn or Conn(am.modem, type, BUFFER, rxbuf)
+        self._out = None  # what write() queued beyond the connection's send buffer
+        self._keep = self._unread  # bound once: reading allocates nothing
+
+    def __repr__(self):
+        return "<ASocket %d %s %s>" % (self.c.cid, self.c.service, self.c.remote)
+
+    @property
+    def remote(self):
+        return self.c.remote
+
+    def get_extra_info(self, name):
+        if name == "peername":
+            return self.c.remote
+        raise ValueError(name)
 
     # ---- opening ---------------------------------------------------------------------------
 
     async def connect(self, address):
         """Open TCP (or UDP) to (host, port); the module resolves names."""
-        if self.cid >= 0:
-            raise _err(106)  # EISCONN: not in every port's errno
-        host, port = address
-        host = check_text(host, "host", 253)
-        check_port(port)
-        self._require_up()
-        self.remote = (host, port)
-        await self._aopen("TCP" if self.type == SOCK_STREAM else "UDP", host, port, self._local)
+        c = self.c
+        if c.cid >= 0:
+            raise oserror(106)  # EISCONN
+        host = check_text(address[0], "host", 253)
+        port = check_port(address[1], 1)
+        await self._open("TCP" if c.type == SOCK_STREAM else "UDP", host, port)
 
     async def bind(self, address):
-        """UDP: open a UDP SERVICE on the local port."""
-        self._local = check_port(address[1])
-        if self.type == SOCK_DGRAM:
-            self._require_up()
-            await self._aopen("UDP SERVICE", "127.0.0.1", 0, self._local)
+        """Choose the local port; a UDP socket opens its UDP SERVICE on it."""
+        c = self.c
+        c.local = check_port(address[1])
+        if c.type == SOCK_DGRAM:
+            await self._open("UDP SERVICE", "127.0.0.1", 0)
 
-    async def listen(self, port, backlog=5):
-        """Open a TCP LISTENER on port; clients queue for `accept()`."""
-        self._local = check_port(port)
-        self._require_up()
-        await self._aopen("TCP LISTENER", "127.0.0.1", 0, self._local)
+    async def listen(self, backlog=5):
+        """Open the TCP LISTENER on the bound port; clients queue for `accept()`."""
+        c = self.c
+        if c.type != SOCK_STREAM or not c.local:
+            raise oserror(22)  # EINVAL
+        await self._open("TCP LISTENER", "127.0.0.1", 0)
 
-    async def _aopen(self, service, host, rport, lport):
-        await self.am._job(self._open_job(service, host, rport, lport), self._abandoned)
-        if self.type == SOCK_STREAM and service != "TCP LISTENER":
-            self._start()
+    async def _open(self, service, host, rport):
+        c = self.c
+        await self.am._drive(c.g_open(service, host, rport, c.local), self._abandoned)
 
-    async def _abandoned(self, _):
-        await self.aclose()  # opened for a caller that was cancelled meanwhile
-
-    def _open_job(self, service, host, rport, lport):
-        return self.am._drive(self._g_open(service, host, rport, lport))
-
-    def _start(self):
-        self._writing = True
-        asyncio.create_task(self._reader())
-        asyncio.create_task(self._writer())
-
-    def _incoming(self, cid, ip, port):
-        # A listener's client (from the pump's URC dispatch): an ASocket with its own tasks.
-        child = ASocket(self.am, SOCK_STREAM, 2048, 2048)
-        child.cid = cid
-        child.service = "TCP INCOMING"
-        child.remote = (ip, port)
-        self.modem.sockets[cid] = child
-        self._queue.append(child)
-        child._start()
+    async def _abandoned(self, _, __):
+        await self.am._drive(self.c.g_close())  # opened for a caller that was cancelled
 
     async def accept(self):
         """Wait for a client: (ASocket, (ip, port)). Clients not in `allow` are closed."""
-        self._check()
-        while True:
-            await self.am.until(lambda: self._queue or self._dead or self.cid < 0)
-            self._check()
-            child = self._queue.pop(0)
-            if self.allow is None or child.remote[0] in self.allow:
-                return child, child.remote
-            await child.aclose()
+        child = await self.am._drive(self.c.g_accept())
+        return ASocket(self.am, conn=child), child.remote
 
-    # ---- the data pumps (TCP) --------------------------------------------------------------
+    # ---- receiving -------------------------------------------------------------------------
 
-    async def _reader(self):
-        # Module -> _rbuf with AT+QIRD while there is room; then EOF or the error is left
-        # for read() to report.
-        am = self.am
-        buf = self._rbuf
-        mv = memoryview(buf)
-        size = len(buf)
-        try:
-            while self.cid >= 0 and not self._dead and not self._closing:
-                if self._rs == self._re:
-                    self._rs = self._re = 0
-                elif self._rs and size - self._re < MAX_READ:
-                    buf[: self._re - self._rs] = mv[self._rs : self._re]
-                    self._re -= self._rs
-                    self._rs = 0
-                room = size - self._re
-                if self._avail and room:
-                    n = min(room, MAX_READ)
-                    self._avail = False  # a "recv" URC during the read sets it again
-                    self._reading = True  # not EOF yet: this read may bring data
-                    try:
-                        got = await am._read(self.cid, mv[self._re : self._re + n], n)
-                    finally:
-                        self._reading = False
-                    self._re += got
-                    if got == n:
-                        self._avail = True  # maybe more: a short read drained the module
-                    continue
-                if self._eof and not self._avail:
-                    return
-                ok = await am.until(lambda: (self._avail and self._re - self._rs < size)
-                                    or self._eof or self._dead or self._closing
-                                    or self.cid < 0, 1000)  # fmt: skip
-                if not ok and self._starved and self._rs == self._re:
-                    self._avail = True  # a "recv" URC may have been lost: ask
-        except (QuectelError, OSError) as e:
-            if not self._closing:
-                self._error = os_error(e).errno
-        finally:
-            am._kick()
-
-    async def _writer(self):
-        # _tbuf -> module with AT+QISEND; then, once closing, AT+QICLOSE.
-        am = self.am
-        p = self.modem.policy
-        clock = self.modem.clock
-        try:
-            while self.cid >= 0 and not self._dead and self._error is None:
-                if self._te > self._ts:
-                    n = min(self._te - self._ts, MAX_SEND)
-                    t0 = clock.ticks_ms()
-                    pause = 10
-                    self._sending = True
-                    try:
-                        while not await am._send(self.cid, self._tbuf, self._ts, n):
-                            if clock.ticks_diff(clock.ticks_ms(), t0) > p.at_ms:
-                                raise _err(errno.ETIMEDOUT)
-                            await am.sleep(pause)  # SEND FAIL: the module's buffer is full
-                            pause = min(pause * 2, 500)
-                    finally:
-                        self._sending = False
-                    self._ts += n
-                    if self._ts == self._te:
-                        self._ts = self._te = 0
-                    continue
-                if self._closing:
-                    break
-                await am.until(lambda: self._te > self._ts or self._closing or self._dead
-                               or self.cid < 0 or self._error is not None)  # fmt: skip
-        except (QuectelError, OSError) as e:
-            self._error = os_error(e).errno
-        self._writing = False
-        if self._closing:
-            await self._finish_close()
-        am._kick()
-
-    # ---- stream interface (never blocks) ---------------------------------------------------
-
-    def _ready_rd(self):
-        return (self._re > self._rs or self._dead or self._error is not None or self.cid < 0
-                or self._at_eof() or self._queue or self._dgram >= 0)  # fmt: skip
-
-    def _at_eof(self):
-        return self._eof and not self._avail and not self._reading
-
-    def _raise(self):
-        if self._dead:
-            raise _err(errno.ECONNABORTED)
-        if self._error is not None:
-            raise _err(self._error)
-        raise _err(errno.EBADF)
-
-    def readinto(self, buf, nbytes=0):
-        n = nbytes or len(buf)
-        if self._re > self._rs:
-            k = min(n, self._re - self._rs)
-            buf[:k] = memoryview(self._rbuf)[self._rs : self._rs + k]
-            self._rs += k
-            self._starved = False
-            return k
-        if self._at_eof():
+    async def recv_into(self, buf, nbytes=0):
+        """Up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF."""
+        n = min(nbytes or len(buf), len(buf))
+        if n <= 0:
+            if n < 0:
+                raise ValueError("negative length")
             return 0
-        if self._dead or self._error is not None or self.cid < 0:
-            self._raise()
-        self._starved = True
-        return None
+        return await self.am._drive(self.c.g_recv(buf, n), self._keep, buf)
 
-    def read(self, n=-1):
-        if n < 0:
-            n = max(1, self._re - self._rs)
+    async def _unread(self, got, buf):
+        # A cancelled read was finished in the background: what it read goes back to the
+        # front of the stream, so nothing is lost.
+        if got:
+            c = self.c
+            rx = c.ring(c.rxsize)
+            held = bytes(rx.mv[rx.r : rx.w])
+            rx.r = rx.w = 0
+            rx.put(buf, 0, got)
+            rx.put(held, 0, len(held))
+
+    async def recv(self, n=MAX_READ):
         buf = bytearray(n)
-        k = self.readinto(buf, n)
-        if k is None:
-            return None
+        k = await self.recv_into(buf, n)
         return bytes(buf) if k == n else bytes(memoryview(buf)[:k])
 
-    def readline(self):
-        if self._re > self._rs:
-            i = self._rbuf.find(b"\n", self._rs, self._re)
-            return self.read((self._re if i < 0 else i + 1) - self._rs)
-        return self.read(1)
+    async def recvfrom(self, n=MAX_READ, timeout_ms=None):
+        """The next datagram (cut to n bytes) and its sender; ETIMEDOUT after timeout_ms."""
+        c = self.c
+        c.timeout = timeout_ms
+        data = await self.recv(n)
+        return data, c.sender or c.remote
+
+    async def readinto(self, buf):
+        return await self.recv_into(buf)
+
+    async def read(self, n=-1):
+        """Up to n bytes (b"" at EOF); n=-1 reads until EOF."""
+        if n >= 0:
+            return await self.recv(n) if n else b""
+        out = bytearray()
+        chunk = bytearray(MAX_READ)
+        while True:
+            k = await self.recv_into(chunk)
+            if not k:
+                return bytes(out)
+            out.extend(memoryview(chunk)[:k])
+
+    async def readexactly(self, n):
+        out = bytearray(n)
+        mv = memoryview(out)
+        got = 0
+        while got < n:
+            k = await self.recv_into(mv[got:], n - got)
+            if not k:
+                raise EOFError
+            got += k
+        return bytes(out)
+
+    async def readline(self):
+        """Up to and including b"\\n", or what is left at EOF."""
+        c = self.c
+        rx = c.ring(c.rxsize)
+        out = bytearray()
+        while True:
+            if len(rx):
+                i = rx.find(b"\n")
+                end = len(rx) if i < 0 else i + 1
+                out.extend(rx.mv[rx.r : rx.r + end])
+                rx.r += end
+                if i >= 0:
+                    return bytes(out)
+            rx.r = rx.w = 0
+            k = await self.recv_into(rx.buf)
+            if not k:
+                return bytes(out)
+            rx.w = k
+
+    # ---- sending ---------------------------------------------------------------------------
 
     def write(self, buf):
-        """Copy into the transmit buffer: the count taken, None if it is full."""
-        if self._dead or self._error is not None or self.cid < 0 or self._closing:
-            self._raise()
-        if self._eof:
-            raise _err(errno.ECONNRESET)
-        size = len(self._tbuf)
-        if self._ts and size - self._te < len(buf) and not self._sending:
-            t = self._tbuf
-            t[: self._te - self._ts] = memoryview(t)[self._ts : self._te]
-            self._te -= self._ts
-            self._ts = 0
-        k = min(len(buf), size - self._te)
-        if not k:
-            return None if len(buf) else 0
-        self._tbuf[self._te : self._te + k] = memoryview(buf)[:k]
-        self._te += k
-        self.am._kick()
-        return k
+        """Queue buf (copied); `drain()` sends it, as asyncio streams do."""
+        mv = byte_view(buf)
+        c = self.c
+        c.check()
+        n = len(mv)
+        if self._out is None and c.tn + n <= 1460:
+            if c.tx is None:
+                c.tx = bytearray(1460)
+            c.tx[c.tn : c.tn + n] = mv
+            c.tn += n
+        else:
+            if self._out is None:
+                self._out = bytearray()
+            self._out.extend(mv)
 
-    def _poll(self, arg):
-        # From the socket's own buffers only: the pump task feeds the engine.
-        r = 0
-        if arg & _POLLIN:
-            if self._ready_rd():
-                r |= _POLLIN
-            else:
-                self._starved = True
-        if arg & _POLLOUT and (self._tbuf is None or self._te - self._ts < len(self._tbuf)
-                               or self.cid < 0):  # fmt: skip
-            r |= _POLLOUT
-        if self._dead or self._error is not None:
-            r |= _POLLERR
-        if self._eof and not self._avail and self._re == self._rs:
-            r |= _POLLHUP
-        return r
+    async def drain(self):
+        """Send what `write()` queued."""
+        c = self.c
+        am = self.am
+        await am._drive(c.g_flush())
+        out = self._out
+        if out is not None:
+            sent = await am._drive(c.g_send_all(memoryview(out), 0, len(out)))
+            if sent < len(out):
+                self._out = out[sent:]
+                raise c._timed_out()
+            self._out = None
 
-    # ---- UDP -------------------------------------------------------------------------------
+    async def send(self, buf):
+        """One datagram (UDP client) or up to 1460 bytes (TCP); returns the count sent."""
+        mv = byte_view(buf)
+        c = self.c
+        c.check()
+        if c.type == SOCK_DGRAM and len(mv) > 1460:
+            raise oserror(EMSGSIZE)
+        n = min(len(mv), 1460)
+        if n and not await self.am._drive(c.g_send(mv, 0, n)):
+            raise c._timed_out()
+        return n
+
+    async def sendall(self, buf):
+        mv = byte_view(buf)
+        c = self.c
+        c.check()
+        if await self.am._drive(c.g_send_all(mv, 0, len(mv))) < len(mv):
+            raise c._timed_out()
 
     async def sendto(self, buf, address):
         """Send one datagram (<= 1460 bytes) to (ip, port) from a UDP SERVICE."""
-        host, port = address
-        check_text(host, "host", 253)
-        check_port(port)
-        if self.cid < 0:
+        c = self.c
+        mv = byte_view(buf)
+        host = check_text(address[0], "host", 253)
+        port = check_port(address[1], 1)
+        if len(mv) > 1460:
+            raise oserror(EMSGSIZE)
+        if c.cid < 0:
             await self.bind(("0.0.0.0", 0))
-        return await self._dgram_send(buf, (host, port) if self.service != "UDP" else None)
-
-    async def send(self, buf):
-        """UDP client (after `connect`): one datagram."""
-        return await self._dgram_send(buf, None)
-
-    async def _dgram_send(self, buf, addr):
-        self._check()
-        if len(buf) > MAX_SEND:
-            raise _err(90)  # EMSGSIZE: not in every port's errno
-        am = self.am
-        pause = 10
-        t0 = am.clock.ticks_ms()
-        while True:
-            try:
-                if await am._job(am._send(self.cid, buf, 0, len(buf), addr)):
-                    return len(buf)
-            except QuectelError as e:
-                raise os_error(e)
-            if am.clock.ticks_diff(am.clock.ticks_ms(), t0) > am.policy.at_ms:
-                raise _err(errno.ETIMEDOUT)
-            await am.sleep(pause)
-            pause = min(pause * 2, 500)
-
-    async def recvfrom(self, n=1500, timeout_ms=None):
-        """The next datagram (cut to n bytes) and its sender; ETIMEDOUT after timeout_ms."""
-        am = self.am
-        t0 = am.clock.ticks_ms()
-        while True:
-            self._check()
-            if self._dgram >= 0:
-                k = min(n, self._dgram)
-                self._dgram = -1
-                return bytes(memoryview(self._rbuf)[:k]), self._from or self.remote
-            if self._avail:
-                try:
-                    await am._job(self._fetch())
-                except QuectelError as e:
-                    raise os_error(e)
-                continue
-            left = None
-            if timeout_ms is not None:
-                left = timeout_ms - am.clock.ticks_diff(am.clock.ticks_ms(), t0)
-                if left <= 0:
-                    raise _err(errno.ETIMEDOUT)
-            if not await am.until(lambda: self._avail or self._dead, min(left or 1000, 1000)):
-                self._avail = True  # look now and then, in case a "recv" URC was lost
-
-    async def recv(self, n=1500):
-        return (await self.recvfrom(n))[0]
-
-    async def _fetch(self):
-        # One datagram into _rbuf (owned by the socket, so a cancelled reader loses nothing).
-        if self._dgram >= 0 or not self._avail:
-            return
-        self._avail = False  # a "recv" URC during the read sets it again
-        got = await self.am._read(self.cid, memoryview(self._rbuf), -1)
-        if got:
-            self._dgram = got
-            self._from = self.am.at.remote
-            self._avail = True
+        c.check()
+        addr = None if c.service == "UDP" else (host, port)
+        if not await self.am._drive(c.g_send(mv, 0, len(mv), addr)):
+            raise c._timed_out()
+        return len(mv)
 
     # ---- closing ---------------------------------------------------------------------------
 
     def close(self):
-        """Close when what was written has been sent (idempotent; see `aclose`)."""
-        if self.cid < 0 or self._closing:
-            return
-        self._closing = True
-        self.am._kick()
-        if not self._writing:
-            asyncio.create_task(self._finish_close())
-
-    async def aclose(self):
-        """Close and wait until the module closed the connection."""
-        self.close()
-        await self.am.until(lambda: self.cid < 0)
-
-    async def _finish_close(self):
-        if self.cid < 0:
-            return
-        if not self._dead:
-            await self._qiclose_async()
-        for child in self._queue:
-            child.close()
-        self._queue = []
-        self._release()
-        self._rs = self._re = self._ts = self._te = 0
-        self.am._kick()
-
-    def _qiclose_async(self):
-        return self.am._run(self._g_qiclose())
-
-
-class _Stream:
-    """CPython stand-in for MicroPython's asyncio.Stream over an ASocket."""
-
-    def __init__(self, s):
-        self.s = s
-
-    def get_extra_info(self, v):
-        return {"peername": self.s.remote}[v]
-
-    async def _ready(self):
-        await self.s.am.until(self.s._ready_rd)
-
-    async def read(self, n=-1):
-        out = b""
-        while True:
-            await self._ready()
-            r = self.s.read(n)
-            if r is None:
-                continue
-            if n >= 0:
-                return r
-            if not r:
-                return out
-            out += r
-
-    async def readinto(self, buf):
-        await self._ready()
-        return self.s.readinto(buf)
-
-    async def readexactly(self, n):
-        out = b""
-        while n:
-            await self._ready()
-            r = self.s.read(n)
-            if r is None:
-                continue
-            if not r:
-                raise EOFError
-            out += r
-            n -= len(r)
-        return out
-
-    async def readline(self):
-        out = b""
-        while True:
-            await self._ready()
-            r = self.s.readline()
-            if r is None:
-                continue
-            out += r
-            if not r or out[-1] == 10:
-                return out
-
-    def write(self, buf):
-        self._out = getattr(self, "_out", b"") + bytes(buf)
-
-    async def drain(self):
-        out = getattr(self, "_out", b"")
-        mv = memoryview(out)
-        off = 0
-        s = self.s
-        while off < len(out):
-            await s.am.until(lambda: s.ioctl(3, _POLLOUT) & (_POLLOUT | _POLLERR))
-            k = s.write(mv[off:])
-            if k:
-                off += k
-        self._out = b""
-
-    def close(self):
-        self.s.close()
+        """Nothing yet: `await wait_closed()` sends what is queued and closes (as streams)."""
 
     async def wait_closed(self):
-        self.s.close()
+        """Send what is queued, then AT+QICLOSE: when this returns, the module has closed
+        the connection."""
+        if self._out is not None and self.c.cid >= 0 and not self.c.dead:
+            await self.drain()
+        await self.am._drive(self.c.g_close())
+
+    async def aclose(self):
+        """close() and wait_closed() in one."""
+        await self.wait_closed()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.wait_closed()

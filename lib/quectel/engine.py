@@ -107,6 +107,8 @@ class ATEngine:
         self._buf = bytearray(rxbuf)
         self._mv = memoryview(self._buf)
         self._cbuf = bytearray(48)  # hot commands (QIRD, QISEND) are formatted here
+        self.wchunk = 256  # payload bytes per UART write (see _g_payload)
+        self._owe = 0  # payload bytes an open AT+QISEND prompt still expects
         self._r = 0
         self._w = 0
         self._state = _IDLE
@@ -237,7 +239,7 @@ class ATEngine:
 
     def leaving(self, after_ms):
         """We asked to leave (+++ or DTR): accept the module's `OK` once after_ms have passed."""
-        self._leave_at = self.clock.ticks_ms() + after_ms
+        self._leave_at = self.clock.ticks_add(self.clock.ticks_ms(), after_ms)
 
     def _tail(self, marker, r, w):
         # Length of the longest end of buf[r:w] that is a beginning of marker.
@@ -307,6 +309,12 @@ class ATEngine:
             self._held = (w, now)
             return False
         return self.clock.ticks_diff(now, self._held[1]) >= _QUIET_MS
+
+    def quit_data(self):
+        """Forget transparent mode without the module's word (it would not leave it)."""
+        self._data = None
+        self._leave_at = None
+        self._held = None
 
     def _end_data(self, carrier_lost):
         sink = self._data
@@ -415,7 +423,7 @@ class ATEngine:
                         ip, port = f[0], f[1]
                     except (ValueError, IndexError):
                         p = -1
-                if p > 0 and n <= 1500:  # section 2.16.2: at most one read's worth per URC
+                if p > 0:  # section 2.16.2 puts no cap on <currentrecvlength>
                     self._pcid = cid
                     self._push = True
                     self._need = n
@@ -428,6 +436,8 @@ class ATEngine:
         self.events.urc(bytes(self._mv[s:t]))
 
     def _finish(self, result):
+        if self._state == _PROMPT:
+            self._owe = 0  # answered before the prompt: the module expects no data
         self.result = result
         self._state = _DONE
 
@@ -464,22 +474,20 @@ class ATEngine:
         self.result = 0
         self.text = None
         self._state = _PROMPT if prompt else _WAIT
-        self._secret = cmd.startswith(b"AT+QICSGP=")
-        if self.trace and self._secret:
-            self.trace(">", b"AT+QICSGP=<redacted>")
-            trace, self.trace = self.trace, None
+        self._secret = cmd.startswith(b"AT+QICSGP=") or cmd.startswith(b"AT+CPIN=")
+        trace = self.trace
+        try:
+            if trace and self._secret:
+                trace(">", bytes(cmd[: cmd.find(b"=") + 1]) + b"<redacted>")
+                self.trace = None
             self.write(cmd, 0, n)
-            self.trace = trace
-        else:
-            self.write(cmd, 0, n)
-        if cmd is not self._cbuf:  # hot commands carry their CR already
-            self.write(b"\r")
-
-    def _wait(self, timeout_ms, cmd):
-        # Until the final result (or the send prompt); ATTimeout after timeout_ms.
-        if not self.wait(self._finished, timeout_ms):
+            if cmd is not self._cbuf:  # hot commands carry their CR already
+                self.write(b"\r")
+        except BaseException:  # noqa: B036 (a failed write leaves no command running)
             self.abort()
-            raise ATTimeout(_name(cmd), timeout_ms)
+            raise
+        finally:
+            self.trace = trace
 
     def finished(self):
         """The running command has its final result (or its send prompt)."""
@@ -508,7 +516,13 @@ class ATEngine:
                 cond, ms = gen.send(res)
             except StopIteration as e:
                 return e.value
-            res = self.wait(cond, ms)
+            try:
+                res = self.wait(cond, ms)
+            except BaseException:  # noqa: B036 (e.g. KeyboardInterrupt: leave the engine idle)
+                gen.close()
+                if self.busy:
+                    self.abort()
+                raise
 
     def idle(self):
         """Wait a little for UART input (up to 1 ms)."""
@@ -518,7 +532,11 @@ class ATEngine:
             self.clock.sleep_ms(1)
 
     def abort(self):
-        """Forget the running command (after a timeout or a cancelled task)."""
+        """Forget the running command (after a timeout, an error or a cancelled task); a
+        send's prompt is filled first, so the module takes no later command as data."""
+        if self._owe:
+            self._state = _IDLE
+            self._fill_prompt()
         self._state = _IDLE
         self._sink = None
         self._dst = None
@@ -602,11 +620,6 @@ class ATEngine:
             raise ModuleRestarted("module restarted", None, name)
         raise ATError("unexpected result %d" % result, None, name)
 
-    def _end_sync(self, cmd):
-        if self.needs_reason(cmd):
-            raise self.run(self.g_reason(cmd))
-        return self.end(cmd)
-
     def _put(self, i, v):
         # Decimal digits of v into the command buffer at i; returns the index after them.
         buf = self._cbuf
@@ -627,71 +640,38 @@ class ATEngine:
         buf[k] = 13
         return k + 1
 
-    def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """`AT+QIRD` straight into `dst` (a bytearray or memoryview); returns the byte count.
+    def g_read(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """Generator procedure: `AT+QIRD` straight into `dst` (a bytearray or memoryview of
+        at least maxlen bytes); returns the byte count.
 
-        maxlen -1 reads a whole UDP datagram (`AT+QIRD=<id>`); for TCP give 1..1500.
-        For UDP SERVICE the sender is left in `self.remote`.
+        maxlen -1 reads a whole UDP datagram (`AT+QIRD=<id>`); for TCP give 1..1500 (section
+        2.8; 0 would be the length query). For UDP SERVICE the sender is left in `remote`.
         """
-        self.begin_read(cid, dst, maxlen)
-        self._wait(timeout_ms, b"AT+QIRD")
-        got = self._got
-        self._end_sync(b"AT+QIRD")
-        return got
-
-    def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """Fixed-length `AT+QISEND` of src[off:off+n] (n <= 1460, section 2.7).
-
-        Returns True for SEND OK, False for SEND FAIL (the module's buffer is full);
-        raises the precise error for ERROR. `addr` is (ip, port) for UDP SERVICE.
-        """
-        self.begin_send(cid, n, addr)
-        try:
-            self._wait(timeout_ms, b"AT+QISEND")
-        except ATTimeout:
-            self.fill_prompt(n)
-            raise
-        if self._state == _PROMPTED:
-            self.sending()
-            self.write(src, off, n)
-            self._wait(timeout_ms, b"AT+QISEND")
-        if self.result == SEND_FAIL:
-            self.abort()
-            return False
-        self._end_sync(b"AT+QISEND")
-        return True
-
-    def fill_prompt(self, n):
-        """No `> ` came in time, but the module may still open the prompt of a fixed-length
-        AT+QISEND and then take our next n bytes, commands included, as data: give it n ESC
-        bytes (ignored in command mode). The send's outcome is unknown: the caller must
-        treat its connection as broken."""
-        esc = b"\x1b" * 64
-        while n > 0:
-            self.write(esc, 0, min(n, 64))
-            n -= 64
-
-    # ---- non-blocking halves, used above and by the asyncio front (quectel.aio) ----------
-    # Start a command here, feed `poll()` until `finished()`, then `end()` it.
-
-    def begin_read(self, cid, dst, maxlen=-1):
-        """Start `AT+QIRD` into `dst`; once finished, `count` is the byte count and
-        `end(b"AT+QIRD")` interprets the result (see `read_data`)."""
+        if maxlen == 0 or maxlen > 1500:
+            raise ValueError("read length must be 1-1500")
         k = self._hot(b"AT+QIRD=", cid, maxlen)
         self._dst = dst
-        self._rdmax = maxlen if maxlen > 0 else 1500  # section 2.8: reads are 0-1500 bytes
+        self._rdmax = maxlen if maxlen > 0 else 1500
         self._got = 0
         self.remote = None
         self._begin(self._cbuf, k, None)
+        if not (yield (self._finished, timeout_ms)):
+            self.abort()
+            raise ATTimeout("AT+QIRD", timeout_ms)
+        got = self._got
+        if self.needs_reason(b"AT+QIRD"):
+            raise (yield from self.g_reason(b"AT+QIRD"))
+        self.end(b"AT+QIRD")
+        return got
 
-    @property
-    def count(self):
-        """Bytes the last `begin_read` stored."""
-        return self._got
+    def g_send(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """Generator procedure: fixed-length `AT+QISEND` of src[off:off+n] (1..1460 bytes,
+        section 2.7); `addr` is (ip, port) for UDP SERVICE.
 
-    def begin_send(self, cid, n, addr=None):
-        """Start a fixed-length `AT+QISEND` of n bytes; when `prompted`, call `sending()`
-        and write the n bytes, then wait until not `busy` (see `send_data`)."""
+        Returns True for SEND OK, False for SEND FAIL (the module's buffer is full); raises
+        the precise error for ERROR. However it ends, the module is left out of the `> `
+        prompt (see `abort`).
+        """
         if addr is None:
             k = self._hot(b"AT+QISEND=", cid, n)
             cmd = self._cbuf
@@ -699,12 +679,65 @@ class ATEngine:
             cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()
             k = len(cmd)
         self._begin(cmd, k, None, prompt=True)
+        self._owe = n
+        if not (yield (self._finished, timeout_ms)):
+            self.abort()
+            raise ATTimeout("AT+QISEND", timeout_ms)
+        if self._state == _PROMPTED:
+            self._state = _WAIT
+            try:
+                yield from self._g_payload(src, off, n, timeout_ms)
+            except BaseException:  # noqa: B036 (abort fills what the module still expects)
+                self.abort()
+                raise
+            if not (yield (self._finished, timeout_ms)):
+                self.abort()
+                raise ATTimeout("AT+QISEND", timeout_ms)
+        self._owe = 0
+        if self.result == SEND_FAIL:
+            self.abort()
+            return False
+        if self.needs_reason(b"AT+QISEND"):
+            raise (yield from self.g_reason(b"AT+QISEND"))
+        self.end(b"AT+QISEND")
+        return True
 
-    @property
-    def prompted(self):
-        """The `> ` prompt of a send arrived: the data may be written now."""
-        return self._state == _PROMPTED
+    def _g_payload(self, buf, off, n, timeout_ms):
+        # The data after the prompt, `wchunk` bytes at a time: a UART write blocks for its
+        # air time, and an asyncio caller gets the loop back between pieces.
+        if self.trace:
+            self.trace(">", bytes(memoryview(buf)[off : off + n]))
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        uart = self._uart
+        while n > 0:
+            k = uart.write(buf, off, min(n, self.wchunk))
+            if k:
+                off += k
+                n -= k
+                self._owe -= k
+                if n:
+                    yield (None, 0)
+            elif clock.ticks_diff(clock.ticks_ms(), t0) > timeout_ms:
+                raise ATTimeout("UART write", timeout_ms)
+            else:
+                yield (None, 1)
 
-    def sending(self):
-        """The data after the prompt is being written: wait for SEND OK / SEND FAIL."""
-        self._state = _WAIT
+    def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """`g_read`, blocking."""
+        return self.run(self.g_read(cid, dst, maxlen, timeout_ms))
+
+    def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """`g_send`, blocking."""
+        return self.run(self.g_send(cid, src, off, n, addr, timeout_ms))
+
+    def _fill_prompt(self):
+        # A fixed-length AT+QISEND whose data we did not (fully) write: the module may still
+        # open its prompt and take our next bytes, commands included, as data. Give it the
+        # bytes it expects as ESC (ignored in command mode); the send's outcome is unknown.
+        n = self._owe
+        self._owe = 0
+        esc = b"\x1b" * 64
+        while n > 0:
+            self.write(esc, 0, min(n, 64))
+            n -= 64

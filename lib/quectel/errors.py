@@ -1,21 +1,59 @@
 """Exceptions raised by the driver.
 
-`TCPIPError` subclasses mirror the error-code table of the manual's chapter 3 (codes 552-574);
-`error_for(code, text)` builds the right one from an `AT+QIGETERROR` answer.
+Every one is an `OSError` (as MicroPython's own network stack raises), so `except OSError`
+in socket code catches it; `errno` says what kind. `TCPIPError` subclasses mirror the
+error-code table of the manual's chapter 3 (codes 552-574); `error_for(code, text)` builds
+the right one from an `AT+QIGETERROR` answer.
 """
 
+import errno
+import sys
 
-class QuectelError(Exception):
+# Linux's numbers (MicroPython's others follow them) for names MicroPython's errno lacks.
+ENODEV = 19
+ENFILE = 23
+EMSGSIZE = 90
+EAFNOSUPPORT = 97
+ENETDOWN = 100
+ENETUNREACH = 101
+EISCONN = 106
+_NAMES = {ENFILE: "ENFILE", EMSGSIZE: "EMSGSIZE", EAFNOSUPPORT: "EAFNOSUPPORT",
+          ENETDOWN: "ENETDOWN", ENETUNREACH: "ENETUNREACH", EISCONN: "EISCONN"}  # fmt: skip
+_MPY = sys.implementation.name == "micropython"
+
+
+def oserror(code, text=None):
+    """`OSError(code)` whose message names the errno, also where MicroPython has no name."""
+    if text is None:
+        text = _NAMES.get(code)
+        if text is None:
+            if _MPY and code in errno.errorcode:
+                return OSError(code)  # MicroPython prints the name itself
+            text = errno.errorcode.get(code, "error %d" % code)
+    return OSError(code, text)
+
+
+class QuectelError(OSError):
     """Base class of every error this package raises on purpose."""
+
+    def __init__(self, text, no=errno.EIO):
+        super().__init__(no, text)
 
 
 class ATTimeout(QuectelError):
     """The module gave no final result within the command's maximum response time."""
 
     def __init__(self, command, timeout_ms):
-        super().__init__("no response to %s within %d ms" % (command, timeout_ms))
+        super().__init__("no response to %s within %d ms" % (command, timeout_ms), errno.ETIMEDOUT)
         self.command = command
         self.timeout_ms = timeout_ms
+
+
+class ModuleOff(QuectelError):
+    """The module is powered off (by us) or not there: nothing was sent."""
+
+    def __init__(self, text="the module is off"):
+        super().__init__(text, ENODEV)
 
 
 class ProtocolError(QuectelError):
@@ -28,9 +66,11 @@ class ATError(QuectelError):
     code = None
 
     def __init__(self, text="ERROR", code=None, command=None):
-        super().__init__(text if code is None else "%s (%d)" % (text, code))
-        if code is not None:
-            self.code = code
+        if code is None:
+            code = self.code
+        super().__init__(text if code is None else "%s (%d)" % (text, code),
+                         _ERRNO.get(code, errno.EIO))  # fmt: skip
+        self.code = code
         self.text = text
         self.command = command
 
@@ -138,6 +178,12 @@ class PDPActivating(TCPIPError):
 class DNSBusy(TCPIPError):
     code = 574
 
+
+# Chapter 3 codes -> errno for socket callers.
+_ERRNO = {554: errno.ECONNREFUSED, 555: errno.ECONNRESET, 557: errno.EINVAL,
+          558: errno.EINVAL, 562: errno.EADDRINUSE, 565: errno.EHOSTUNREACH,
+          568: errno.EADDRINUSE, 569: errno.ENOMEM, 571: errno.ETIMEDOUT,
+          574: errno.EHOSTUNREACH}  # fmt: skip
 
 # Chapter 3, table 1: code -> (class, the manual's description).
 _TABLE = {

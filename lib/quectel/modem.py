@@ -6,18 +6,21 @@ The recovery rules of the manual's chapter 1 run in `check()`, which a long-runn
 application calls now and then (the asyncio front runs it as a supervisor task).
 """
 
+import errno
+
 from . import parse
 from .engine import ATEngine, Events
 from .errors import (
     ATError,
     ATTimeout,
     CMEError,
+    ModuleOff,
     ModuleRestarted,
     QuectelError,
     TCPIPError,
     error_for,
 )
-from .validate import check_context, check_port, check_text
+from .validate import check_context, check_int, check_port, check_text
 
 # Interface states, reported by status() and to the on_change callback.
 STAT_OFF = 0  # not powered, or powered off by us
@@ -133,6 +136,7 @@ class Modem(Events):
         self._sim_pin = None
         self._radio_tried = False  # check() cycled the radio in this failure streak
         self._pushing = None
+        self._off = False  # we powered it off, or it does not answer and has no PWRKEY
         self.last_transparent = None  # the socket that left transparent mode last (for ATO)
 
     @classmethod
@@ -188,9 +192,12 @@ class Modem(Events):
     # Every procedure below that waits is a generator (see ATEngine.run): the blocking
     # methods run it with `self.at.run`, the asyncio front (quectel.aio) awaits the same one.
 
-    def _c(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
-        # One command; a timeout marks the module unresponsive, so check() reboots it
-        # (chapter 1, note 1).
+    def g_command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
+        """Generator procedure: one command (see `ATEngine.g_command`). A module known to be
+        off raises `ModuleOff` at once; a timeout marks it unresponsive, so check() reboots
+        it (chapter 1, note 1)."""
+        if self._off:
+            raise ModuleOff()
         try:
             return (yield from self.at.g_command(cmd, info, timeout_ms or self.policy.at_ms,
                                                  connect, sink))  # fmt: skip
@@ -198,25 +205,32 @@ class Modem(Events):
             self._set(STAT_NO_RESPONSE, "no answer")
             raise
 
-    def _until(self, done, timeout_ms, what):
+    def g_until(self, done, timeout_ms, what):
         # Wait for done() (a URC's effect); ATTimeout after timeout_ms.
         if not (yield (done, timeout_ms)):
             raise ATTimeout(what, timeout_ms)
 
     def command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
         """Run an AT command (bytes, no CR); see `ATEngine.command`."""
-        return self.at.run(self._c(cmd, info, timeout_ms, connect, sink))
+        return self.at.run(self.g_command(cmd, info, timeout_ms, connect, sink))
 
     def wait_for(self, done, timeout_ms, what):
         """Feed the engine until `done()` is true; ATTimeout after timeout_ms."""
-        return self.at.run(self._until(done, timeout_ms, what))
+        return self.at.run(self.g_until(done, timeout_ms, what))
 
-    def _urc_result(self, key, cmd, timeout_ms, done):
+    def g_ready(self):
+        """A module that stopped answering gets one short probe before a query waits the
+        manual's full time on it: `ModuleOff` (ENODEV) when it is still silent."""
+        if self.state == STAT_NO_RESPONSE and not (yield from self.g_responds(1)):
+            raise ModuleOff("the module does not answer")
+
+    def g_urc_result(self, key, cmd, timeout_ms, done):
         # Run cmd, then collect the URCs of `key` until done(got).
+        yield from self.g_ready()
         got = self._waits[key] = []
         try:
-            yield from self._c(cmd, b"-", timeout_ms)
-            yield from self._until(lambda: done(got), timeout_ms, _cmd_name(cmd))
+            yield from self.g_command(cmd, b"-", timeout_ms)
+            yield from self.g_until(lambda: done(got), timeout_ms, _cmd_name(cmd))
         finally:
             del self._waits[key]
         return got
@@ -226,17 +240,17 @@ class Modem(Events):
     def data(self, cid):
         s = self.sockets[cid] if cid < len(self.sockets) else None  # a garbled ID: ignore
         if s is not None:
-            s._notify()
+            s.on_recv()
 
     def push(self, cid, n, ip, port):
         s = self.sockets[cid] if cid < len(self.sockets) else None  # payload is skipped
         self._pushing = s
         if s is not None:
-            s._push_begin(n, ip, port)
+            s.on_push(n, ip, port)
 
     def push_data(self, mv, start, end):
         if self._pushing is not None:
-            self._pushing._push_data(mv, start, end)
+            self._pushing.on_push_data(mv, start, end)
 
     def pushed(self, cid):
         self._pushing = None
@@ -254,11 +268,11 @@ class Modem(Events):
             if kind == "closed":
                 s = self.sockets[u[1]]
                 if s is not None:
-                    s._closed_by_peer()
+                    s.on_closed()
             elif kind == "incoming":
                 s = self.sockets[u[2]]
                 if s is not None:
-                    s._incoming(u[1], u[3], u[4])
+                    s.on_incoming(u[1], u[3], u[4])
             elif kind == "incoming full":
                 self.incoming_full += 1
             elif kind == "pdpdeact":
@@ -273,7 +287,7 @@ class Modem(Events):
             cid, err = parse.parse_qiopen(line)
             s = self.sockets[cid]
             if s is not None:
-                s._opened(err)
+                s.on_opened(err)
             return
         if line.startswith(b"+QPING:"):
             w = self._waits.get("ping")
@@ -309,14 +323,14 @@ class Modem(Events):
         self.ip = None
         for s in self.sockets:
             if s is not None:
-                s._lost(reason)
+                s.on_lost(reason)
         if self.state == STAT_GOT_IP:
             self._pdp_lost = True
             self._set(STAT_CONNECTING, reason)
 
     # ---- power -----------------------------------------------------------------------------
 
-    def _responds(self, tries=2):
+    def g_responds(self, tries=2):
         for _ in range(tries):
             try:
                 yield from self.at.g_command(b"AT", b"", self.policy.probe_ms)
@@ -329,24 +343,26 @@ class Modem(Events):
 
     def power_on(self):
         """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
-        return self.at.run(self._power_on())
+        return self.at.run(self.g_power_on())
 
-    def _power_on(self):
+    def g_power_on(self):
         p = self.policy
-        on = self._status.on() if self._status else (yield from self._responds())
+        self._off = False
+        on = self._status.on() if self._status else (yield from self.g_responds())
         if not on:
             if self._pwrkey is None:
                 self._set(STAT_NO_RESPONSE, "no answer and no PWRKEY wired")
-                raise ATTimeout("AT (module off?)", p.probe_ms)
+                self._off = True
+                raise ModuleOff("the module does not answer and no PWRKEY is wired")
             self._rdy = False
             self._pwrkey.set(True)
             yield (None, p.pwrkey_ms)
             self._pwrkey.set(False)
-            yield from self._wait_boot()
-        yield from self._setup()
+            yield from self.g_wait_boot()
+        yield from self.g_setup()
         self._set(STAT_IDLE)
 
-    def _wait_boot(self):
+    def g_wait_boot(self):
         p = self.policy
         clock = self.clock
         t0 = clock.ticks_ms()
@@ -355,14 +371,14 @@ class Modem(Events):
             if self._rdy:
                 return
             if st is None or st.on():
-                if (yield from self._responds(1)):
+                if (yield from self.g_responds(1)):
                     return
             else:
                 yield (lambda: self._rdy or st.on(), 50)
         self._set(STAT_NO_RESPONSE, "module did not start")
         raise ATTimeout("power on", p.boot_ms)
 
-    def _quiet(self, ms=200):
+    def g_quiet(self, ms=200):
         # Let late answers to anything sent during boot arrive and be dropped, so they
         # cannot be taken for the answer to the next command.
         n = -1
@@ -370,15 +386,15 @@ class Modem(Events):
             n = self.at.rx_count
             yield (None, ms)
 
-    def _setup(self):
-        yield from self._quiet()
-        yield from self._c(b"ATE0", b"")
-        yield from self._c(b"AT+CMEE=2", b"")  # +CME ERROR with text (3GPP TS 27.007)
+    def g_setup(self):
+        yield from self.g_quiet()
+        yield from self.g_command(b"ATE0", b"")
+        yield from self.g_command(b"AT+CMEE=2", b"")  # +CME ERROR with text (3GPP TS 27.007)
         if self._dtr:
-            yield from self._c(b"AT&D1", b"")  # DTR leaves transparent mode (section 1.2)
+            yield from self.g_command(b"AT&D1", b"")  # DTR leaves transparent mode (section 1.2)
         for cmd in (b"AT+CREG=2", b"AT+CGREG=2"):  # registration changes as URCs
             try:
-                yield from self._c(cmd, b"")
+                yield from self.g_command(cmd, b"")
             except ATError:
                 pass  # an older firmware without location reports still works
         self._restarted = False
@@ -386,27 +402,31 @@ class Modem(Events):
 
     def power_off(self):
         """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
-        return self.at.run(self._power_off())
+        return self.at.run(self.g_power_off())
 
-    def _power_off(self):
+    def g_power_off(self):
         p = self.policy
+        if self._off:
+            return  # off already: nothing to say to it
         self._powered_down = False
         try:
-            yield from self._c(b"AT+QPOWD=1", b"")
+            # At most the manual's 12 s: power may be cut then, whether it answered or not.
+            yield from self.g_command(b"AT+QPOWD=1", b"", p.powerdown_ms)
             st = self._status
-            yield from self._until(lambda: self._powered_down or (st is not None and not st.on()),
+            yield from self.g_until(lambda: self._powered_down or (st is not None and not st.on()),
                                    p.powerdown_ms, "AT+QPOWD")  # fmt: skip
         except ATTimeout:
             pass  # the manual's 12 s are up either way: power may be cut now
         self._pdp_down("powered off")
         self._pdp_lost = False
+        self._off = True
         self._set(STAT_OFF)
 
     def reset(self):
         """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
-        return self.at.run(self._reset_g())
+        return self.at.run(self.g_reset())
 
-    def _reset_g(self):
+    def g_reset(self):
         self._pdp_down("reset")
         self._pdp_lost = False
         self._rdy = False
@@ -414,32 +434,32 @@ class Modem(Events):
             self._reset.set(True)
             yield (None, self.policy.reset_ms)
             self._reset.set(False)
-            yield from self._wait_boot()
+            yield from self.g_wait_boot()
         elif self._pwrkey:
-            yield from self._power_off()
-            yield from self._power_on()
+            yield from self.g_power_off()
+            yield from self.g_power_on()
             return
         else:
             try:
-                yield from self._c(b"AT+CFUN=1,1", b"", 15000)
+                yield from self.g_command(b"AT+CFUN=1,1", b"", 15000)
             except QuectelError:
                 pass
-            yield from self._wait_boot()
-        yield from self._setup()
+            yield from self.g_wait_boot()
+        yield from self.g_setup()
         self._set(STAT_IDLE)
 
     def active(self, on=None):
         """Power the module on or off; without an argument, whether it is on."""
         if on is None:
             return self.state != STAT_OFF
-        return self.at.run(self._active(on))
+        return self.at.run(self.g_active(on))
 
-    def _active(self, on):
+    def g_active(self, on):
         if on:
             if self.state == STAT_OFF or self.state == STAT_NO_RESPONSE:
-                yield from self._power_on()
+                yield from self.g_power_on()
         elif self.state != STAT_OFF:
-            yield from self._power_off()
+            yield from self.g_power_off()
 
     # ---- bring-up --------------------------------------------------------------------------
 
@@ -451,9 +471,9 @@ class Modem(Events):
         2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
         PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
         """
-        return self.at.run(self._connect(apn, user, key, auth, restarts, sim_pin))
+        return self.at.run(self.g_connect(apn, user, key, auth, restarts, sim_pin))
 
-    def _connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
+    def g_connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
         apn = check_text(apn, "APN", 100)
         user = check_text(user, "user name", 100)
         key = check_text(key, "password", 100, secret=True)
@@ -471,8 +491,8 @@ class Modem(Events):
         for attempt in range(tries + 1):
             try:
                 if attempt:
-                    yield from self._reset_g()
-                yield from self._bring_up()
+                    yield from self.g_reset()
+                yield from self.g_bring_up()
                 self._failures = 0
                 return
             except QuectelError as e:
@@ -480,36 +500,36 @@ class Modem(Events):
         self._failures = tries
         raise err
 
-    def _bring_up(self):
+    def g_bring_up(self):
         p = self.policy
         if self.state in (STAT_OFF, STAT_NO_RESPONSE) or self._restarted:
             if self._restarted:
-                yield from self._setup()
+                yield from self.g_setup()
             else:
-                yield from self._power_on()
+                yield from self.g_power_on()
         self._set(STAT_CONNECTING, "SIM")
-        yield from self._poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
+        yield from self.g_poll_until(b"AT+CPIN?", self._sim_ready, p.sim_ms, STAT_NO_SIM)
         self._set(STAT_CONNECTING, "registration")
-        yield from self._poll_until(b"AT+CREG?", self._cs_registered, p.creg_ms,
+        yield from self.g_poll_until(b"AT+CREG?", self._cs_registered, p.creg_ms,
                                     STAT_NOT_REGISTERED)  # fmt: skip
         try:  # flow chart: query PS up to 60 s, then go on either way
-            yield from self._poll_until(b"AT+CGREG?", _registered, p.cgreg_ms, None)
+            yield from self.g_poll_until(b"AT+CGREG?", _registered, p.cgreg_ms, None)
         except QuectelError:
             pass
         apn, user, key, auth = self._apn
         cmd = 'AT+QICSGP=%d,1,"%s","%s","%s",%d' % (self.context, apn, user, key, auth)
-        yield from self._c(cmd.encode())
+        yield from self.g_command(cmd.encode())
         self._set(STAT_CONNECTING, "PDP context")
-        yield from self._activate()
+        yield from self.g_activate()
         self._open_failures = 0
         self._pdp_lost = False
         self._set(STAT_GOT_IP)
 
-    def _activate(self):
-        ip = yield from self._context_ip()
+    def g_activate(self):
+        ip = yield from self.g_context_ip()
         if ip is None:
             try:
-                yield from self._c(b"AT+QIACT=%d" % self.context, b"", self.policy.qiact_ms)
+                yield from self.g_command(b"AT+QIACT=%d" % self.context, b"", self.policy.qiact_ms)
             except TCPIPError as e:
                 if e.code != 563:  # already active is fine
                     self._set(STAT_PDP_FAILED, str(e))
@@ -517,33 +537,33 @@ class Modem(Events):
             except ATError as e:
                 self._set(STAT_PDP_FAILED, str(e))
                 raise
-            ip = yield from self._context_ip()
+            ip = yield from self.g_context_ip()
             if ip is None:
                 self._set(STAT_PDP_FAILED, "no address")
                 raise error_for(556, None, "AT+QIACT")
         self.ip = ip
 
-    def _context_ip(self):
-        for line in (yield from self._c(b"AT+QIACT?")):
+    def g_context_ip(self):
+        for line in (yield from self.g_command(b"AT+QIACT?")):
             ctx, state, _, ip = parse.parse_qiact(line)
             if ctx == self.context and state == 1:
                 return ip or "0.0.0.0"
         return None
 
-    def _poll_until(self, cmd, ok, timeout_ms, fail_state):
+    def g_poll_until(self, cmd, ok, timeout_ms, fail_state):
         clock = self.clock
         t0 = clock.ticks_ms()
         last = None
         while True:
             try:
-                lines = yield from self._c(cmd)
+                lines = yield from self.g_command(cmd)
             except CMEError as e:
                 lines = None
                 last = str(e)
             if lines:
                 done = ok(lines[0])  # may raise: a locked SIM is no reason to wait
                 if done is not True and done is not False:  # a command to send first
-                    yield from self._c(done, b"")
+                    yield from self.g_command(done, b"")
                 elif done:
                     return
                 last = lines[0].decode()
@@ -573,23 +593,37 @@ class Modem(Events):
         return _registered(line)
 
     def disconnect(self):
-        """Close every socket and deactivate the PDP context."""
+        """Close every socket and deactivate the PDP context; check() then leaves it down.
+        Returns at once when the module is off, not answering, or the context is down."""
+        self.at.run(self.g_disconnect())
+
+    def g_disconnect(self):
+        self._apn = None
+        down = self._off or self.state == STAT_NO_RESPONSE or self.ip is None
         for s in self.sockets:
             if s is not None:
-                s.close()
-        self.at.run(self._deactivate())
-        self._set(STAT_IDLE)
+                if down:
+                    s.on_lost("disconnected")
+                    s.release()
+                else:
+                    yield from s.g_close()
+        if not down:
+            yield from self.g_deactivate()
+        self._pdp_lost = False
+        self._set(STAT_OFF if self._off else STAT_IDLE)
 
-    def _deactivate(self):
+    def g_deactivate(self):
         # Chapter 1 note c: three failed deactivations -> reboot.
         for _ in range(self.policy.deact_tries):
             try:
-                yield from self._c(b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms)
+                yield from self.g_command(b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms)
                 self.ip = None
                 return
+            except ATTimeout:
+                raise  # no answer in 40 s: the module needs a reboot (check() does it)
             except QuectelError:
                 pass
-        yield from self._reset_g()
+        yield from self.g_reset()
         self.reason = "deactivation failed %d times: rebooted" % self.policy.deact_tries
 
     # ---- recovery --------------------------------------------------------------------------
@@ -601,14 +635,20 @@ class Modem(Events):
         and the restart back-off of chapter 1 note 3. Returns True while connected. Never
         raises for network trouble: it reports through `status()` and `on_change`.
         """
-        return self.at.run(self._check())
+        return self.at.run(self.g_check())
 
-    def _check(self):
+    def g_check(self):
         if self._apn is None:
             return False
         self.at.poll()
         if self.at.data_mode:
             return self.state == STAT_GOT_IP  # the UART belongs to a transparent connection
+        for s in self.sockets:  # coalesced writes wait no longer than the next check
+            if s is not None and s.tn:
+                try:
+                    yield from s.g_flush()
+                except OSError:
+                    pass  # still queued; the socket's next call reports it
         clock = self.clock
         if self.state == STAT_GOT_IP and not self._pdp_lost and not self._restarted:
             return True
@@ -618,17 +658,17 @@ class Modem(Events):
         try:
             if self._pdp_lost and not self._restarted:
                 self._pdp_lost = False
-                yield from self._deactivate()  # pdpdeact: the host must deactivate (2.16.5)
-                yield from self._activate()
+                yield from self.g_deactivate()  # pdpdeact: the host must deactivate (2.16.5)
+                yield from self.g_activate()
                 self._set(STAT_GOT_IP)
             else:
                 if self.state == STAT_NOT_REGISTERED and p.radio_cycle and not self._radio_tried:
                     self._radio_tried = True
-                    yield from self._radio(False)  # airplane mode and back: cheaper than a reboot
-                    yield from self._radio(True)
+                    yield from self.g_radio(False)  # airplane mode and back: cheaper than a reboot
+                    yield from self.g_radio(True)
                 elif self.state == STAT_NO_RESPONSE or self._failures:
-                    yield from self._reset_g()
-                yield from self._bring_up()
+                    yield from self.g_reset()
+                yield from self.g_bring_up()
             self._failures = 0
             self._radio_tried = False
             self._next_try = None
@@ -636,7 +676,7 @@ class Modem(Events):
         except QuectelError as e:
             self._failures += 1
             delay = self.restart_delay(self._failures)
-            self._next_try = clock.ticks_ms() + delay
+            self._next_try = clock.ticks_add(clock.ticks_ms(), delay)
             if delay:
                 self._set(STAT_BACKOFF, "%s; next restart in %d s" % (e, delay // 1000))
             return False
@@ -651,23 +691,23 @@ class Modem(Events):
 
     def opened(self, ok):
         """Sockets report each open; five failures in a row recycle the context (chapter 1)."""
-        self.at.run(self._opened(ok))
+        self.at.run(self.g_opened(ok))
 
-    def _opened(self, ok):
+    def g_opened(self, ok):
         if ok:
             self._open_failures = 0
             return
         self._open_failures += 1
         if self._open_failures >= self.policy.open_failures:
             self._open_failures = 0
-            yield from self._deactivate()
-            yield from self._activate()
+            yield from self.g_deactivate()
+            yield from self.g_activate()
 
     def socket(self, af=2, type=1, proto=0, mode=0):
         """A socket over this module: AF_INET, SOCK_STREAM or SOCK_DGRAM; mode 0 buffer
         access (default), 1 direct push, 2 transparent (the UART then carries only this
         connection's payload until `leave()`)."""
-        from .sock import Socket
+        from .socket import Socket
 
         return Socket(self, af, type, proto, mode)
 
@@ -675,57 +715,64 @@ class Modem(Events):
 
     def signal(self):
         """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
-        return self.at.run(self._signal())
+        return self.at.run(self.g_signal())
 
-    def _signal(self):
-        p = parse.split_params((yield from self._info1(b"AT+CSQ"))[5:])
+    def g_signal(self):
+        p = parse.split_params((yield from self.g_info1(b"AT+CSQ"))[5:])
         rssi, ber = p[0], p[1]
         dbm = None if rssi == 99 else -113 + 2 * rssi  # 0: -113 dBm or less, 31: -51 or more
         return dbm, None if ber == 99 else ber
 
     def imei(self):
-        return self.at.run(self._info1(b"AT+GSN", b"")).decode()
+        return self.at.run(self.g_info1(b"AT+GSN", b"")).decode()
 
     def imsi(self):
-        return self.at.run(self._info1(b"AT+CIMI", b"")).decode()
+        return self.at.run(self.g_info1(b"AT+CIMI", b"")).decode()
 
     def iccid(self):
-        return self.at.run(self._info1(b"AT+QCCID")).split(b":")[1].strip().decode()
+        return self.at.run(self.g_info1(b"AT+QCCID")).split(b":")[1].strip().decode()
 
     def operator(self):
         """The registered network's name (AT+COPS?), or None."""
-        return self.at.run(self._operator())
+        return self.at.run(self.g_operator())
 
-    def _operator(self):
-        p = parse.split_params((yield from self._info1(b"AT+COPS?"))[6:])
+    def g_operator(self):
+        p = parse.split_params((yield from self.g_info1(b"AT+COPS?"))[6:])
         return p[2] if len(p) > 2 else None
 
     def identity(self):
         """(manufacturer, model, revision) from ATI."""
-        lines = [x.decode() for x in self.command(b"ATI", b"")]
+        lines = [x.decode() for x in self.at.run(self.g_lines(b"ATI"))]
         rev = lines[2].split(":", 1)[-1].strip() if len(lines) > 2 else ""
         return (lines[0] if lines else "", lines[1] if len(lines) > 1 else "", rev)
 
     def radio(self, on):
         """AT+CFUN=1 (on) or 4 (airplane mode): a soft recovery that keeps the module up."""
-        return self.at.run(self._radio(on))
+        return self.at.run(self.g_radio(on))
 
-    def _radio(self, on):
-        yield from self._c(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
+    def g_radio(self, on):
+        yield from self.g_command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
 
-    def _info1(self, cmd, info=None):
-        lines = yield from self._c(cmd, info)
+    def g_info1(self, cmd, info=None):
+        yield from self.g_ready()
+        lines = yield from self.g_command(cmd, info)
         if not lines:
             raise ATError("%s: no answer line" % _cmd_name(cmd), None, _cmd_name(cmd))
         return lines[0]
 
+    def g_lines(self, cmd, info=b""):
+        yield from self.g_ready()
+        return (yield from self.g_command(cmd, info))
+
     def resume(self):
         """`ATO`: back to transparent mode on the connection that left it last (section 1.2)."""
-        s = self.last_transparent
-        if s is None or s.cid < 0:
-            raise QuectelError("no connection left transparent mode")
-        s.resume()
-        return s
+        from .transparent import g_resume
+
+        c = self.last_transparent
+        if c is None or c.cid < 0:
+            raise QuectelError("no connection left transparent mode", errno.EINVAL)
+        self.at.run(g_resume(c))
+        return c
 
     # ---- network utilities -----------------------------------------------------------------
 
@@ -735,14 +782,14 @@ class Modem(Events):
         The summary is (sent, rcvd, lost, min, max, avg); on failure an int (3 busy,
         4 host not found, 5 PDP failed), as section 2.10 says.
         """
-        return self.at.run(self._ping(host, timeout, count))
+        return self.at.run(self.g_ping(host, timeout, count))
 
-    def _ping(self, host, timeout=1, count=4):
+    def g_ping(self, host, timeout=1, count=4):
         host = check_text(host, "host", 253)
-        if not (1 <= timeout <= 255 and 1 <= count <= 10):
-            raise ValueError("timeout 1-255 s, count 1-10")
+        check_int(timeout, 1, 255, "ping timeout")  # section 2.10
+        check_int(count, 1, 10, "ping count")
         cmd = ('AT+QPING=%d,"%s",%d,%d' % (self.context, host, timeout, count)).encode()
-        got = yield from self._urc_result("ping", cmd, (timeout * count + 10) * 1000,
+        got = yield from self.g_urc_result("ping", cmd, (timeout * count + 10) * 1000,
                                           lambda got: got and got[-1][0] >= 2)  # fmt: skip
         replies = []
         summary = None
@@ -760,13 +807,13 @@ class Modem(Events):
 
         Pass a `machine.RTC()` as `rtc` to set it; `set_module` sets the module's clock.
         """
-        return self.at.run(self._ntp(server, port, rtc, set_module))
+        return self.at.run(self.g_ntp(server, port, rtc, set_module))
 
-    def _ntp(self, server, port=123, rtc=None, set_module=False):
+    def g_ntp(self, server, port=123, rtc=None, set_module=False):
         server = check_text(server, "NTP server", 253)
         check_port(port)
         cmd = 'AT+QNTP=%d,"%s",%d,%d' % (self.context, server, port, 1 if set_module else 0)
-        got = yield from self._urc_result("ntp", cmd.encode(), self.policy.qntp_ms, len)
+        got = yield from self.g_urc_result("ntp", cmd.encode(), self.policy.qntp_ms, len)
         err, t, zone = got[0]
         if err or t is None:
             raise error_for(err or 572, None, "AT+QNTP")
@@ -776,24 +823,24 @@ class Modem(Events):
 
     def dns_servers(self, primary=None, secondary=None):
         """Set (with arguments) or query the context's DNS servers (AT+QIDNSCFG)."""
-        return self.at.run(self._dns_servers(primary, secondary))
+        return self.at.run(self.g_dns_servers(primary, secondary))
 
-    def _dns_servers(self, primary=None, secondary=None):
+    def g_dns_servers(self, primary=None, secondary=None):
         ctx = self.context
         if primary is not None:
             primary = check_text(primary, "DNS server", 64)
             cmd = 'AT+QIDNSCFG=%d,"%s"' % (ctx, primary)
             if secondary is not None:
                 cmd += ',"%s"' % check_text(secondary, "DNS server", 64)
-            yield from self._c(cmd.encode())
+            yield from self.g_command(cmd.encode())
             self._dns = []
-        return parse.parse_qidnscfg((yield from self._info1(b"AT+QIDNSCFG=%d" % ctx)))[1:]
+        return parse.parse_qidnscfg((yield from self.g_info1(b"AT+QIDNSCFG=%d" % ctx)))[1:]
 
     def resolve(self, host):
         """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
-        return self.at.run(self._resolve(host))
+        return self.at.run(self.g_resolve(host))
 
-    def _resolve(self, host):
+    def g_resolve(self, host):
         host = check_text(host, "host", 253)  # first: a non-str is a ValueError too
         if _is_ipv4(host):
             return [host]
@@ -803,7 +850,7 @@ class Modem(Events):
             if entry[0] == host and clock.ticks_diff(entry[1], now) > 0:
                 return entry[2]
         cmd = ('AT+QIDNSGIP=%d,"%s"' % (self.context, host)).encode()
-        got = yield from self._urc_result("dnsgip", cmd, self.policy.qidnsgip_ms, _dns_done)
+        got = yield from self.g_urc_result("dnsgip", cmd, self.policy.qidnsgip_ms, _dns_done)
         head = got[0]
         if head[0] != 0 or len(head) < 3:
             raise error_for(head[0] or 565, None, "AT+QIDNSGIP")
@@ -811,7 +858,8 @@ class Modem(Events):
         if not ips:
             raise error_for(565, None, "AT+QIDNSGIP")
         self._dns = [e for e in self._dns if e[0] != host][-(self.policy.dns_cache - 1) :]
-        self._dns.append((host, now + head[2] * 1000, ips))
+        ttl = min(head[2], 86400)  # a day at most: tick differences are valid for 6 days
+        self._dns.append((host, clock.ticks_add(now, ttl * 1000), ips))
         return ips
 
     def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
@@ -822,13 +870,12 @@ class Modem(Events):
     def config(self, name, value=None):
         """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
         limits = {"transpktsize": (1, 1460), "transwaittm": (0, 20)}  # section 2.14
-        if name not in limits:
-            raise ValueError("unknown setting")
+        if not isinstance(name, str) or name not in limits:
+            raise ValueError("config name must be 'transpktsize' or 'transwaittm'")
         if value is None:
             return parse.parse_qicfg(self.command(b'AT+QICFG="%s"' % name.encode())[0])[1]
         lo, hi = limits[name]
-        if not lo <= value <= hi:
-            raise ValueError("%s must be %d-%d" % (name, lo, hi))
+        check_int(value, lo, hi, name)
         self.command(b'AT+QICFG="%s",%d' % (name.encode(), value))
         return value
 

@@ -1,21 +1,45 @@
-"""A `socket` module over a Modem, so code written for MicroPython's socket runs unchanged.
+"""Blocking sockets over the module, and a `socket` module facade, so that code written for
+MicroPython's socket (requests, umqtt, ssl, select) runs unchanged:
 
-import quectel.socket
-quectel.socket.use(modem)   # now `import socket` anywhere gives this module
+    import quectel.socket
+    quectel.socket.use(modem)   # now `import socket` anywhere gives this module
+
+`Socket` is a thin front over a `Conn` (quectel.conn): it runs the connection's generator
+procedures with `ATEngine.run`; `quectel.aio` awaits the same ones.
 """
 
+import errno
 import sys
 
-from .errors import QuectelError
-from .sock import (  # noqa: F401  (re-exported constants)
-    AF_INET,
-    IPPROTO_TCP,
-    IPPROTO_UDP,
-    SO_REUSEADDR,
+from .conn import (  # noqa: F401  (BUFFER, PUSH, TRANSPARENT re-exported)
+    BUFFER,
+    MAX_READ,
+    MAX_SEND,
+    PUSH,
     SOCK_DGRAM,
     SOCK_STREAM,
-    SOL_SOCKET,
+    TRANSPARENT,
+    Conn,
+    byte_view,
 )
+from .errors import EAFNOSUPPORT, EISCONN, EMSGSIZE, QuectelError, oserror
+from .validate import check_port, check_text
+
+if sys.implementation.name == "micropython":
+    from io import IOBase
+else:  # CPython's IOBase would close the socket from __del__
+    IOBase = object
+
+AF_INET = 2
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+SOL_SOCKET = 1
+SO_REUSEADDR = 4
+
+_POLLIN = 1
+_POLLOUT = 4
+_POLLERR = 8
+_POLLHUP = 16
 
 _modem = None
 error = OSError
@@ -32,7 +56,7 @@ def use(modem):
 
 def _current():
     if _modem is None:
-        raise OSError("no modem: call quectel.socket.use(modem) first")
+        raise OSError(errno.ENODEV, "no modem: call quectel.socket.use(modem) first")
     return _modem
 
 
@@ -43,7 +67,348 @@ def socket(af=AF_INET, type=SOCK_STREAM, proto=0):
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     try:
         return _current().getaddrinfo(host, port, af, type, proto, flags)
-    except OSError:
+    except QuectelError as e:
+        if getattr(e, "code", None) == 565:  # DNS failure: as MicroPython's socket says it
+            raise OSError(-2, "host name not resolved")
         raise
-    except QuectelError as e:  # DNS failure: MicroPython's socket raises OSError too
-        raise OSError(-2) from e
+
+
+def _span(mv, a, b):
+    # write(buf[, len]) / write(buf, off, len), as MicroPython's streams take them.
+    n = len(mv)
+    if b is None:
+        off, k = 0, n if a is None else a
+    else:
+        off, k = a, b
+    if off < 0 or k < 0:
+        raise ValueError("offset and length must be >= 0")
+    off = min(off, n)
+    return off, min(k, n - off)
+
+
+def _recv_len(buf, nbytes):
+    n = len(buf) if not nbytes else nbytes
+    if n < 0:
+        raise ValueError("negative length")
+    return min(n, len(buf))
+
+
+class Socket(IOBase):
+    """A socket on one of the module's 12 connect IDs; made by `Modem.socket()`.
+
+    `mode`: BUFFER (0, default), PUSH (1, direct push) or TRANSPARENT (2: the UART then
+    carries only this connection's payload until `leave()`)."""
+
+    def __init__(self, modem, af=AF_INET, type=SOCK_STREAM, proto=0, mode=BUFFER, rxbuf=1500,
+                 conn=None):  # fmt: skip
+        if conn is None:
+            if af != AF_INET:
+                raise oserror(EAFNOSUPPORT)
+            if type not in (SOCK_STREAM, SOCK_DGRAM):
+                raise oserror(errno.EINVAL)
+            if mode not in (BUFFER, PUSH, TRANSPARENT):
+                raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
+            conn = Conn(modem, type, mode, rxbuf)
+        self.c = conn
+        self._run = conn.modem.at.run
+
+    def __repr__(self):
+        c = self.c
+        return "<Socket %d %s %s>" % (c.cid, c.service, c.remote)
+
+    @property
+    def cid(self):
+        return self.c.cid
+
+    @property
+    def mode(self):
+        return self.c.mode
+
+    @property
+    def remote(self):
+        return self.c.remote
+
+    @property
+    def allow(self):
+        return self.c.allow
+
+    @allow.setter
+    def allow(self, ips):
+        self.c.allow = ips
+
+    # ---- opening ---------------------------------------------------------------------------
+
+    def connect(self, address):
+        """Connect to (host, port); host may be a name, resolved by the module."""
+        c = self.c
+        if c.cid >= 0:
+            raise oserror(EISCONN)
+        host = check_text(address[0], "host", 253)
+        port = check_port(address[1], 1)
+        self._run(c.g_open("TCP" if c.type == SOCK_STREAM else "UDP", host, port, c.local))
+
+    def bind(self, address):
+        """Choose the local port: for a listener, or a UDP service (`sendto`/`recvfrom`)."""
+        c = self.c
+        c.local = check_port(address[1])
+        if c.type == SOCK_DGRAM:
+            self._run(c.g_open("UDP SERVICE", "127.0.0.1", 0, c.local))  # section 2.4
+
+    def listen(self, backlog=1):
+        """Start the TCP LISTENER on the bound port; incoming connections queue for accept."""
+        c = self.c
+        if c.type != SOCK_STREAM or not c.local:
+            raise oserror(errno.EINVAL)
+        self._run(c.g_open("TCP LISTENER", "127.0.0.1", 0, c.local))
+
+    def accept(self):
+        """Wait for a client: (socket, (ip, port)). Clients not in `allow` are closed."""
+        child = self._run(self.c.g_accept())
+        return Socket(None, conn=child), child.remote
+
+    # ---- receiving -------------------------------------------------------------------------
+
+    def recv_into(self, buf, nbytes=0):
+        """Read up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF."""
+        n = _recv_len(buf, nbytes)
+        if not n:
+            return 0
+        return self._run(self.c.g_recv(buf, n))
+
+    def recv(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffer size")
+        if not bufsize:
+            return b""
+        buf = bytearray(bufsize)
+        k = self.recv_into(buf, bufsize)
+        return bytes(buf) if k == bufsize else bytes(memoryview(buf)[:k])
+
+    def recvfrom(self, bufsize):
+        """A datagram and its sender (ip, port)."""
+        data = self.recv(bufsize)
+        return data, self.c.sender or self.c.remote
+
+    def readinto(self, buf, nbytes=0):
+        """Stream read for io/ssl/asyncio: count, 0 at EOF, None if it would block."""
+        try:
+            return self.recv_into(buf, nbytes)
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return None
+            raise
+
+    def read(self, size=-1):
+        """Read size bytes (fewer at EOF, or when non-blocking and nothing more waits);
+        -1 reads until EOF. None if non-blocking and nothing is waiting."""
+        out = bytearray()
+        chunk = bytearray(MAX_READ)
+        c = self.c
+        while size < 0 or len(out) < size:
+            want = MAX_READ if size < 0 else min(MAX_READ, size - len(out))
+            k = self.readinto(chunk, want)
+            if k is None:
+                if out:
+                    break
+                return None
+            if k == 0:
+                break
+            out.extend(memoryview(chunk)[:k])
+            if c.timeout == 0 and not c.readable():
+                break
+        return bytes(out)
+
+    def readline(self):
+        """Read up to and including b"\\n" (or to EOF). Non-blocking: what is there, or None."""
+        c = self.c
+        rx = c.ring(c.rxsize)
+        out = bytearray()
+        while True:
+            if len(rx):
+                i = rx.find(b"\n")
+                end = len(rx) if i < 0 else i + 1
+                out.extend(rx.mv[rx.r : rx.r + end])
+                rx.r += end
+                if i >= 0:
+                    return bytes(out)
+            rx.r = rx.w = 0
+            k = self.readinto(rx.buf)
+            if k is None:
+                return bytes(out) if out else None
+            if not k:
+                return bytes(out)
+            rx.w = k
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    def _check_send(self):
+        c = self.c
+        c.check()
+        if c.eof and c.type == SOCK_STREAM:
+            raise oserror(errno.ECONNRESET)
+        return c
+
+    def send(self, buf):
+        """Send up to 1460 bytes (one AT+QISEND, at once); returns how many were taken."""
+        mv = byte_view(buf)
+        c = self._check_send()
+        if c.type == SOCK_DGRAM and len(mv) > MAX_SEND:
+            raise oserror(EMSGSIZE)
+        n = min(len(mv), MAX_SEND)
+        if n and not self._run(c.g_write(mv, 0, n, False)):
+            raise c._timed_out()
+        return n
+
+    def sendall(self, buf):
+        """Send everything now, in 1460-byte commands."""
+        mv = byte_view(buf)
+        c = self._check_send()
+        if self._run(c.g_write(mv, 0, len(mv), False)) < len(mv):
+            raise c._timed_out()
+
+    def write(self, buf, off=None, n=None):
+        """Stream write, `write(buf[, len])` or `write(buf, off, len)`: the count sent (all
+        of it unless non-blocking and the module's buffer filled up), None if nothing could
+        be sent. Small writes in quick succession are coalesced (see `Conn.g_write`)."""
+        mv = byte_view(buf)
+        off, n = _span(mv, off, n)
+        c = self._check_send()
+        k = self._run(c.g_write(mv, off, n))
+        if k < n and c.timeout != 0:
+            raise c._timed_out()
+        return k if k or not n else None
+
+    def sendto(self, buf, address):
+        """Send a datagram to (ip, port); opens a UDP SERVICE on first use if not bound."""
+        c = self.c
+        if c.type != SOCK_DGRAM:
+            raise oserror(errno.EOPNOTSUPP)
+        mv = byte_view(buf)
+        host = check_text(address[0], "host", 253)
+        port = check_port(address[1], 1)
+        if len(mv) > MAX_SEND:
+            raise oserror(EMSGSIZE)
+        if c.cid < 0:
+            self.bind(("0.0.0.0", 49152 + (c.modem.clock.ticks_ms() & 0x3FFF)))
+        c.check()
+        addr = None if c.service == "UDP" else (host, port)
+        if not self._run(c.g_send(mv, 0, len(mv), addr)):
+            raise c._timed_out()
+        return len(mv)
+
+    def flush(self):
+        """Send what small writes have queued (at most the socket's timeout)."""
+        self._run(self.c.g_flush())
+
+    def wait_acked(self, timeout_ms=None):
+        """Wait until the peer acknowledged every byte sent (AT+QISEND=<id>,0).
+
+        By default the manual's rule: query every 5 s, 24 times; still unacknowledged means
+        the connection is dead (ETIMEDOUT), and the caller should close and reopen it.
+        """
+        from .parse import parse_qisend
+
+        self.flush()
+        c = self.c
+        c.check()
+        m = c.modem
+        p = m.policy
+        polls = p.ack_polls if timeout_ms is None else max(1, timeout_ms // p.ack_poll_ms)
+        for i in range(polls):
+            total, _, unacked = parse_qisend(m.command(b"AT+QISEND=%d,0" % c.cid)[0])
+            if not unacked:
+                return total
+            if i + 1 < polls:
+                self._run(_pause(p.ack_poll_ms))
+        raise oserror(errno.ETIMEDOUT)
+
+    # ---- transparent mode ------------------------------------------------------------------
+
+    def leave(self):
+        """Leave transparent mode: DTR pulse when wired (AT&D1), else `+++` with its 1 s
+        guard times. The connection stays open in buffer access mode; payload that arrived
+        meanwhile is kept."""
+        from .transparent import g_leave
+
+        self._run(g_leave(self.c))
+
+    def resume(self):
+        """Back to transparent mode (`ATO` or `AT+QISWTMD=<id>,2`, section 2.9)."""
+        from .transparent import g_resume
+
+        self._run(g_resume(self.c))
+
+    def set_mode(self, mode):
+        """Switch the access mode of an open socket (AT+QISWTMD, section 2.9)."""
+        if mode not in (BUFFER, PUSH, TRANSPARENT):
+            raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
+        c = self.c
+        m = c.modem
+        if mode == TRANSPARENT:
+            m.last_transparent = None
+            return self.resume()
+        if c.mode == TRANSPARENT and m.at.data_mode:
+            self.leave()
+        c.check()
+        if mode == PUSH and c.mode == BUFFER:
+            self._run(c.g_drain())  # what waits in the module is not pushed: take it first
+        m.command(b"AT+QISWTMD=%d,%d" % (c.cid, mode), b"")
+        c.mode = mode
+        if mode == BUFFER:
+            c.avail = True  # anything that arrived meanwhile waits in the module
+
+    # ---- settings and life -----------------------------------------------------------------
+
+    def settimeout(self, seconds):
+        self.c.timeout = None if seconds is None else int(seconds * 1000)
+
+    def setblocking(self, flag):
+        self.c.timeout = None if flag else 0
+
+    def setsockopt(self, level, opt, value):
+        pass  # SO_REUSEADDR and friends: the module has no such options
+
+    def close(self):
+        """Send what is queued, then AT+QICLOSE (section 2.5); received data is discarded."""
+        self._run(self.c.g_close())
+
+    def ioctl(self, op, arg):
+        if op == 3:  # poll: feed the engine, then look
+            c = self.c
+            if c.cid >= 0 and not c.dead:
+                if c.tn:
+                    self.flush()
+                c.modem.at.poll()
+            r = 0
+            if arg & _POLLIN and c.readable():
+                r |= _POLLIN
+            if arg & _POLLOUT and c.cid >= 0:
+                r |= _POLLOUT
+            if c.dead:
+                r |= _POLLERR
+            if c.at_eof():
+                r |= _POLLHUP
+            return r
+        if op == 4:
+            self.close()
+            return 0
+        if op == 1:
+            self.flush()
+            return 0
+        return -1
+
+    def fileno(self):
+        return -1
+
+    def makefile(self, mode="rb", buffering=0):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _pause(ms):
+    yield (None, ms)

@@ -31,5 +31,5 @@ def check_context(ctx):
     return check_int(ctx, 1, 16, "context ID")  # section 2.1: contexts 1-16
 
 
-def check_port(port):
-    return check_int(port, 0, 65535, "port")  # section 2.4: ports 0-65535
+def check_port(port, lo=0):
+    return check_int(port, lo, 65535, "remote port" if lo else "port")  # section 2.4

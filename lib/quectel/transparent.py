@@ -1,0 +1,114 @@
+"""Transparent access mode (section 1.2) for a `Conn`: loaded on first use.
+
+While a connection is transparent the UART carries only its payload; `g_leave` ends the mode
+with a DTR pulse (when wired, AT&D1) or `+++` between guard times; `g_resume` goes back.
+"""
+
+import errno
+
+from .conn import BUFFER, TRANSPARENT
+from .errors import QuectelError, oserror
+
+_GUARD_MS = 1100  # section 1.2: 1 s of silence before and after "+++" (with a margin)
+_LEAVE_MS = 5000  # how long the module may take to answer OK after the guard time
+
+
+def begin(c):
+    """The connection is about to enter the mode (CONNECT is awaited)."""
+    c.ring(max(c.rxsize, 2048))
+    c.mode = TRANSPARENT
+    c.eof = False
+    c.t_last = c.modem.clock.ticks_ms()  # the command line was input too
+    c.plus = -1
+
+
+def _g_drained(c):
+    # Until the UART has sent everything: silence on the line only starts then.
+    uart = c.modem.uart
+    if hasattr(uart, "txdone"):
+        while not uart.txdone():
+            yield (None, 1)
+    elif hasattr(uart, "flush"):
+        uart.flush()
+    c.t_last = c.modem.clock.ticks_ms()
+
+
+def g_raw_write(c, mv, off, n):
+    """Payload straight to the UART. "+++" is an escape only after 1 s of silence, alone
+    within 1 s, then 1 s of silence (section 1.2): a write that would be exactly that is
+    split so the three '+' are more than 1 s apart."""
+    at = c.modem.at
+    clock = c.modem.clock
+    now = clock.ticks_ms()
+    if clock.ticks_diff(now, c.t_last) >= 1000:
+        c.plus = 0
+        c.plus_t = now
+    if c.plus >= 0:
+        i = 0
+        while i < n and c.plus + i < 4 and mv[off + i] == 43:
+            i += 1
+        if i == n and c.plus + i == 3:
+            if n > 1:
+                at.write(mv, off, n - 1)
+            yield (None, _GUARD_MS - clock.ticks_diff(clock.ticks_ms(), c.plus_t))
+            off += n - 1
+            n = 1
+            c.plus = -1
+        elif i < n or c.plus + i > 3:
+            c.plus = -1
+        else:
+            c.plus += i
+    at.write(mv, off, n)
+    c.t_last = clock.ticks_ms()
+
+
+def g_leave(c):
+    """Leave the mode; the connection stays open in buffer access mode and the payload that
+    arrived meanwhile is kept. `+++` waits until the UART has sent what was written before
+    its guard time starts; one failed try is repeated."""
+    m = c.modem
+    at = m.at
+    if c.mode != TRANSPARENT or not at.data_mode:
+        raise oserror(errno.EINVAL)
+    clock = m.clock
+    c.unbounded = True
+    try:
+        for _ in range(2):
+            yield from _g_drained(c)
+            if m._dtr is not None:
+                at.leaving(0)  # AT&D1: the OK answers the DTR edge at once
+                m._dtr.set(False)
+                yield (None, 100)
+                m._dtr.set(True)
+            else:
+                yield (None, _GUARD_MS - clock.ticks_diff(clock.ticks_ms(), c.t_last))
+                at.write(b"+++")
+                yield from _g_drained(c)
+                at.leaving(1000)  # the 1 s after: only then is the OK the module's
+            if (yield (_done(at), _LEAVE_MS)):
+                break
+        else:
+            raise oserror(errno.ETIMEDOUT)
+    finally:
+        c.unbounded = False
+    c.mode = BUFFER
+    c.avail = True  # anything later waits in the module for AT+QIRD
+
+
+def _done(at):
+    return lambda: not at.data_mode
+
+
+def g_resume(c):
+    """Back to the mode: `ATO` if this connection left it last, else `AT+QISWTMD=<id>,2`
+    (both answer CONNECT, section 2.9)."""
+    c.check()
+    yield from c.g_drain()
+    begin(c)
+    m = c.modem
+    cmd = b"ATO" if m.last_transparent is c else b"AT+QISWTMD=%d,2" % c.cid
+    try:
+        yield from m.g_command(cmd, b"-", None, sink=c)
+    except QuectelError:
+        c.mode = BUFFER
+        raise
