@@ -33,7 +33,7 @@ from .validate import check_port, check_text
 
 _MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
-_RECHECK_MS = 100  # a waiter also looks on its own this often (pins, clocks: no URC for them)
+_TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins have no URC)
 
 if _MPY:
     from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
@@ -44,28 +44,6 @@ if _MPY:
     _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
 
-    class _Waiter:
-        # A task sleeping in `wait`, woken early by `wake`: MicroPython's sleep_ms uses a
-        # singleton generator and the task goes back to the run queue, so neither side
-        # allocates (an Event would, per wait).
-        def __init__(self):
-            self.cond = None
-            self.task = None
-
-        async def wait(self, ms):
-            self.task = _core.cur_task
-            try:
-                await _sleep_ms(ms)
-            finally:
-                self.task = None
-
-        def wake(self):
-            t = self.task
-            if t is not None:
-                self.task = None
-                _core._task_queue.remove(t)
-                _core._task_queue.push(t)
-
 else:
 
     def _sleep_ms(ms):
@@ -74,20 +52,14 @@ else:
     def _wait_for_ms(aw, ms):
         return asyncio.wait_for(aw, ms / 1000)
 
-    class _Waiter:
-        def __init__(self):
-            self.cond = None
-            self.ev = asyncio.Event()
 
-        async def wait(self, ms):
-            try:
-                await asyncio.wait_for(self.ev.wait(), ms / 1000)
-            except asyncio.TimeoutError:
-                pass
-            self.ev.clear()
-
-        def wake(self):
-            self.ev.set()
+class _Waiter:
+    # One task in AModem.until: woken (its Event set) by the pump when its condition came
+    # true, or by the timer when its deadline passed. Reused, so waiting allocates little.
+    def __init__(self):
+        self.cond = None
+        self.deadline = None
+        self.ev = asyncio.Event()
 
 
 class AModem:
@@ -118,7 +90,9 @@ class AModem:
         self.rx_count = 0  # times the pump found bytes
         self._waiting = []  # _Waiter of every task in `until`
         self._spare = []  # _Waiters to reuse
+        self._some = asyncio.Event()  # someone waits: the timer runs
         self._pump_task = None
+        self._timer_task = None
         self._sup = None
         self._prev_change = modem.on_change
         modem.on_change = self._changed
@@ -157,23 +131,37 @@ class AModem:
     # ---- the pump and the waiters ----------------------------------------------------------
 
     def start(self):
-        """Start the pump task (done by every call; idempotent)."""
+        """Start the pump and timer tasks (done by every call; idempotent)."""
         if self._pump_task is None:
             self._pump_task = asyncio.create_task(self._pump())
+            self._timer_task = asyncio.create_task(self._timer())
 
     async def stop(self):
         """Stop the background tasks (the supervisor too)."""
-        for t in (self._pump_task, self._sup):
+        for t in (self._pump_task, self._timer_task, self._sup):
             if t is not None:
                 t.cancel()
-        self._pump_task = self._sup = None
+        self._pump_task = self._timer_task = self._sup = None
         await _sleep_ms(0)
 
     def _wake(self):
         # Wake the tasks whose condition is now true, and only those.
         for w in self._waiting:
             if w.cond():
-                w.wake()
+                w.ev.set()
+
+    async def _timer(self):
+        # Deadlines and conditions nobody announces (pins), for the waiting tasks only.
+        clock = self.clock
+        while True:
+            if not self._waiting:
+                self._some.clear()
+                await self._some.wait()
+            await _sleep_ms(_TICK_MS)
+            now = clock.ticks_ms()
+            for w in self._waiting:
+                if w.cond() or (w.deadline is not None and clock.ticks_diff(now, w.deadline) >= 0):
+                    w.ev.set()
 
     async def _pump(self):
         at = self.at
@@ -208,20 +196,19 @@ class AModem:
         if cond():
             return True
         self.start()
+        clock = self.clock
         w = self._spare.pop() if self._spare else _Waiter()
         w.cond = cond
+        w.deadline = None if timeout_ms is None else clock.ticks_add(clock.ticks_ms(), timeout_ms)
+        w.ev.clear()
         self._waiting.append(w)
-        clock = self.clock
-        t0 = clock.ticks_ms()
+        self._some.set()
         try:
             while not cond():
-                ms = _RECHECK_MS
-                if timeout_ms is not None:
-                    left = (timeout_ms - clock.ticks_diff(clock.ticks_ms(), t0)) // self.speed
-                    if left <= 0:
-                        return cond()
-                    ms = min(ms, left)
-                await w.wait(ms)
+                if w.deadline is not None and clock.ticks_diff(clock.ticks_ms(), w.deadline) >= 0:
+                    return cond()
+                await w.ev.wait()
+                w.ev.clear()
         finally:
             self._waiting.remove(w)
             w.cond = None

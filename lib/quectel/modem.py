@@ -616,7 +616,9 @@ class Modem(Events):
         # Chapter 1 note c: three failed deactivations -> reboot.
         for _ in range(self.policy.deact_tries):
             try:
-                yield from self.g_command(b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms)
+                yield from self.g_command(
+                    b"AT+QIDEACT=%d" % self.context, b"", self.policy.qideact_ms
+                )
                 self.ip = None
                 return
             except ATTimeout:
