@@ -25,7 +25,7 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, Conn, byte_view
+from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, WAIT, Conn, byte_view
 from .engine import _name
 from .errors import EMSGSIZE, oserror
 from .modem import STAT_GOT_IP
@@ -72,7 +72,7 @@ class AModem:
     `asyncio.Event` set while the data connection is up, `down` one set while it is not.
     """
 
-    def __init__(self, modem, on_change=None, rx_flag=None, rx_poll_ms=20):
+    def __init__(self, modem, on_change=None, rx_flag=None, rx_poll_ms=20, wchunk=256):
         self.modem = modem
         self.at = modem.at
         self.clock = modem.clock
@@ -88,6 +88,7 @@ class AModem:
         self.rx_flag = rx_flag
         self.rx_poll_ms = rx_poll_ms
         self.rx_count = 0  # times the pump found bytes
+        modem.at.wchunk = wchunk  # a UART write blocks the loop for its air time
         self._waiting = []  # _Waiter of every task in `until`
         self._spare = []  # _Waiters to reuse
         self._some = asyncio.Event()  # someone waits: the timer runs
@@ -265,6 +266,54 @@ class AModem:
     async def _finish(self, gen, rescue, arg, step):
         try:
             v = await self._drive(gen, None, None, step)
+        except Exception:  # nobody is waiting for the error
+            return
+        if rescue is not None:
+            await rescue(v, arg)
+
+    async def _steps(self, o, rescue=None, arg=None, held=None):
+        # A data-path operation (quectel.conn.Op) without blocking the loop and
+        # without allocating per chunk; the lock rules and the cancel handling of _drive.
+        # `held` (not None) resumes an operation whose caller was cancelled mid-wait.
+        at = self.at
+        ok = None
+        waiting = stepped = held is not None
+        held = bool(held)
+        try:
+            while True:
+                if waiting:
+                    if o.wcond is None:
+                        await self.sleep(o.wms)
+                        ok = True
+                    else:
+                        ok = await self.until(o.wcond, o.wms)
+                if not held:
+                    await self.lock.acquire()
+                    held = True
+                r = o.step(ok)
+                if r != WAIT:
+                    return r
+                waiting = stepped = True
+                if not at.busy:
+                    self.lock.release()
+                    held = False
+        except CancelledError:
+            if stepped and o.op:
+                asyncio.create_task(self._finish_steps(o, rescue, arg, held))
+                held = False  # the finishing task has it now
+            else:
+                o.stop()
+            raise
+        except BaseException:  # noqa: B036 (the error goes to the caller)
+            o.stop()
+            raise
+        finally:
+            if held:
+                self.lock.release()
+
+    async def _finish_steps(self, o, rescue, arg, held):
+        try:
+            v = await self._steps(o, None, None, held)
         except Exception:  # nobody is waiting for the error
             return
         if rescue is not None:
@@ -456,7 +505,9 @@ class ASocket:
     def __init__(self, am, type=SOCK_STREAM, rxbuf=1500, conn=None):
         self.am = am
         self.c = conn or Conn(am.modem, type, BUFFER, rxbuf)
-        self._out = None  # what write() queued beyond the connection's send buffer
+        self._q = None  # what write() queued, for drain()
+        self._qn = 0
+        self._out = None  # what did not fit in _q
         self._keep = self._unread  # bound once: reading allocates nothing
 
     def __repr__(self):
@@ -517,7 +568,11 @@ class ASocket:
             if n < 0:
                 raise ValueError("negative length")
             return 0
-        return await self.am._drive(self.c.g_recv(buf, n), self._keep, buf)
+        c = self.c
+        if c.rd.op:
+            await self.am.until(c.rd.free)  # a cancelled read is still finishing
+        c.rd.recv(buf, n)
+        return await self.am._steps(c.rd, self._keep, buf)
 
     async def _unread(self, got, buf):
         # A cancelled read was finished in the background: what it read goes back to the
@@ -590,16 +645,16 @@ class ASocket:
     # ---- sending ---------------------------------------------------------------------------
 
     def write(self, buf):
-        """Queue buf (copied); `drain()` sends it, as asyncio streams do."""
+        """Queue buf (copied); `drain()` sends it, as asyncio streams do (one writer task
+        at a time, as theirs)."""
         mv = byte_view(buf)
-        c = self.c
-        c.check()
+        self.c.check()
         n = len(mv)
-        if self._out is None and c.tn + n <= 1460:
-            if c.tx is None:
-                c.tx = bytearray(1460)
-            c.tx[c.tn : c.tn + n] = mv
-            c.tn += n
+        if self._out is None and self._qn + n <= 1460:
+            if self._q is None:
+                self._q = bytearray(1460)
+            self._q[self._qn : self._qn + n] = mv
+            self._qn += n
         else:
             if self._out is None:
                 self._out = bytearray()
@@ -607,16 +662,34 @@ class ASocket:
 
     async def drain(self):
         """Send what `write()` queued."""
-        c = self.c
-        am = self.am
-        await am._drive(c.g_flush())
+        n = self._qn
+        if n:
+            sent = await self._send_all(memoryview(self._q), 0, n)
+            self._qn = n - sent
+            if sent < n:
+                self._q[: n - sent] = memoryview(self._q)[sent:n]
+                raise self.c._timed_out()
         out = self._out
         if out is not None:
-            sent = await am._drive(c.g_send_all(memoryview(out), 0, len(out)))
+            self._out = None
+            sent = await self._send_all(memoryview(out), 0, len(out))
             if sent < len(out):
                 self._out = out[sent:]
-                raise c._timed_out()
-            self._out = None
+                raise self.c._timed_out()
+
+    async def _send_all(self, mv, off, n):
+        c = self.c
+        end = off + n
+        start = off
+        while off < end:
+            k = min(end - off, 1460)
+            if c.wr.op:
+                await self.am.until(c.wr.free)  # a cancelled send is still finishing
+            c.wr.send(mv, off, k)
+            if not await self.am._steps(c.wr):
+                break
+            off += k
+        return off - start
 
     async def send(self, buf):
         """One datagram (UDP client) or up to 1460 bytes (TCP); returns the count sent."""
@@ -626,7 +699,7 @@ class ASocket:
         if c.type == SOCK_DGRAM and len(mv) > 1460:
             raise oserror(EMSGSIZE)
         n = min(len(mv), 1460)
-        if n and not await self.am._drive(c.g_send(mv, 0, n)):
+        if n and not await self._send_all(mv, 0, n):
             raise c._timed_out()
         return n
 
@@ -634,7 +707,7 @@ class ASocket:
         mv = byte_view(buf)
         c = self.c
         c.check()
-        if await self.am._drive(c.g_send_all(mv, 0, len(mv))) < len(mv):
+        if await self._send_all(mv, 0, len(mv)) < len(mv):
             raise c._timed_out()
 
     async def sendto(self, buf, address):
@@ -648,8 +721,10 @@ class ASocket:
         if c.cid < 0:
             await self.bind(("0.0.0.0", 0))
         c.check()
-        addr = None if c.service == "UDP" else (host, port)
-        if not await self.am._drive(c.g_send(mv, 0, len(mv), addr)):
+        if c.wr.op:
+            await self.am.until(c.wr.free)
+        c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else (host, port))
+        if not await self.am._steps(c.wr):
             raise c._timed_out()
         return len(mv)
 
@@ -661,7 +736,7 @@ class ASocket:
     async def wait_closed(self):
         """Send what is queued, then AT+QICLOSE: when this returns, the module has closed
         the connection."""
-        if self._out is not None and self.c.cid >= 0 and not self.c.dead:
+        if (self._qn or self._out) and self.c.cid >= 0 and not self.c.dead:
             await self.drain()
         await self.am._drive(self.c.g_close())
 

@@ -18,6 +18,7 @@ except ImportError:
         return x
 
 
+from .engine import SEND_FAIL
 from .errors import ATTimeout, QuectelError, oserror
 
 SOCK_STREAM = 1
@@ -31,18 +32,33 @@ PUSH = 1
 TRANSPARENT = 2
 
 IDLE_MS = const(20)  # a small write this soon after the last one is coalesced with it
+WAIT = -1  # what step() returns while its operation waits
+
+# Operations and their states (Conn._op).
+_R = const(1)  # recv: deciding what to do
+_RQ = const(2)  # recv: AT+QIRD running
+_RSW = const(3)  # recv: AT+QISWTMD (to buffer mode) running
+_S = const(4)  # send: AT+QISEND to start
+_SP = const(5)  # send: waiting for the prompt
+_SD = const(6)  # send: writing the data
+_SR = const(7)  # send: waiting for SEND OK
+_WHY = const(8)  # AT+QIGETERROR running
 _STAT_NO_RESPONSE = const(-4)
 
 
 def byte_view(buf):
-    """A memoryview of buf's bytes. A `str` is its UTF-8 bytes, as MicroPython's own socket
-    sends it (micropython-lib's requests writes header names as str)."""
+    """buf as a bytes-like object whose len() is its byte count: bytes, bytearray and byte
+    memoryviews as they are; a `str` as its UTF-8 bytes (as MicroPython's own socket sends
+    it: micropython-lib's requests writes header names as str); an array of wider items as
+    its raw bytes. Anything else is a TypeError."""
+    if isinstance(buf, (bytes, bytearray)):
+        return buf
     if isinstance(buf, str):
-        buf = buf.encode()
+        return buf.encode()
     mv = memoryview(buf)  # TypeError for what has no buffer (a list, an int)
-    if getattr(mv, "itemsize", 1) != 1 or not isinstance(buf, (bytes, bytearray, memoryview)):
-        mv = memoryview(bytes(mv))  # an array of wider items: its raw bytes, copied once
-    return mv
+    if isinstance(buf, memoryview) and getattr(mv, "itemsize", 1) == 1:
+        return buf
+    return bytes(mv)  # an array: its raw bytes, copied once (MicroPython has no item size)
 
 
 class Ring:
@@ -109,6 +125,226 @@ class Ring:
         return i if i < 0 else i - self.r
 
 
+class Op:
+    """One data-path operation of a connection (a read, or a send), as a step machine, so
+    that a chunk allocates nothing. Each connection has one for reading (`Conn.rd`) and one
+    for sending (`Conn.wr`), so a reader and a writer task can use it at once.
+
+    A front starts it (`recv` / `send`), then calls step(ok) until it returns something
+    other than WAIT, waiting between calls for (wcond, wms) (wcond None: just wms) and
+    passing whether wcond came true: the blocking front with ATEngine.wait, quectel.aio
+    with AModem.until, holding the UART lock for a step while a command runs. `g_steps` is
+    the same loop as a generator procedure, for the control paths.
+    """
+
+    def __init__(self, conn):
+        self.c = conn
+        self.op = 0
+        self.wcond = None
+        self.wms = 0
+        self.free = self._free  # bound once: waiting for it allocates nothing
+
+    def _free(self):
+        return not self.op
+
+    def _wait(self, cond, ms):
+        self.wcond = cond
+        self.wms = ms
+        return WAIT
+
+    def _done(self, v):
+        self.op = 0
+        self.buf = None  # never keep the caller's buffer
+        if self is self.c.rd:
+            self.c._target = None
+            self.c._tgot = 0
+        return v
+
+    def stop(self):
+        """End the operation after an error or a cancel; a command it left running is
+        aborted (a send's prompt is filled, so the module takes no later command as data)."""
+        at = self.c.modem.at
+        if self.op not in (0, _R, _S) and at.busy:
+            at.abort()
+        self._done(None)
+
+    def g_steps(self):
+        ok = None
+        try:
+            while True:
+                r = self.step(ok)
+                if r != WAIT:
+                    return r
+                ok = yield (self.wcond, self.wms)
+        except BaseException:  # noqa: B036 (also a closed generator: leave the engine idle)
+            self.stop()
+            raise
+
+    def recv(self, buf, n):
+        """Read up to n (<= len(buf)) bytes into buf: step() gives the count, 0 at the end
+        of the stream; OSError EAGAIN when non-blocking, ETIMEDOUT after the timeout."""
+        c = self.c
+        if c.cid < 0:
+            raise oserror(errno.EBADF if c.service else errno.ENOTCONN)
+        self.op = _R
+        self.buf = buf
+        self.n = n
+        self.t0 = c.modem.clock.ticks_ms()
+        if c.type == SOCK_STREAM:
+            c._target = buf  # pushed data may land here directly (see Conn._store)
+            c._tn = n
+            c._tgot = 0
+
+    def send(self, mv, off, n, addr=None):
+        """One AT+QISEND of mv[off:off+n] (n <= 1460): step() gives True when sent, False
+        when the socket's timeout ran out first. SEND FAIL (the module's buffer is full)
+        backs off and retries, never dropping or duplicating data."""
+        self.op = _S
+        self.buf = mv
+        self.off = off
+        self.n = n
+        self.addr = addr
+        self.t0 = self.c.modem.clock.ticks_ms()
+        self.pause = 10
+
+    def step(self, ok):
+        """One step of the operation: its result, or WAIT (see above)."""
+        op = self.op
+        c = self.c
+        at = c.modem.at
+        if op == _R:
+            return self._recv_step(ok)
+        if op == _WHY:
+            e = at.end_reason(ok, self.why)
+            self._done(None)
+            raise e
+        if not ok and op != _S and op != _SD:
+            at.abort()
+            self._done(None)
+            raise c._fail(ATTimeout("AT+QIRD" if op == _RQ else "AT+QISEND", self.wms))
+        if op == _RQ:
+            return self._read_done()
+        if op == _RSW:
+            at.end(b"AT+QISWTMD")
+            c.mode = BUFFER
+            c.avail = True
+            self.op = _R
+            return self._recv_step(None)
+        return self._send_step(op)
+
+    def _recv_step(self, ok):
+        c = self.c
+        if ok is False and c.mode == BUFFER:
+            c.avail = True  # no "recv" URC for a second: ask, in case one was lost
+        if c._tgot:
+            return self._done(c._tgot)
+        at = c.modem.at
+        if c._switch and not c.dead:  # a push overflowed the ring: to buffer mode, where
+            c._switch = False  # the module keeps the data (section 2.9)
+            at.start(b"AT+QISWTMD=%d,0" % c.cid, b"")
+            self.op = _RSW
+            return self._wait(at.finished_fn, c.modem.policy.at_ms)
+        if c.held():
+            return self._done(c.rx.take(self.buf, self.n))
+        if c.dead:
+            self._done(None)
+            raise oserror(errno.ECONNABORTED)
+        if c.avail and c.mode == BUFFER:
+            # A short read drains the module's buffer, and the module announces the next
+            # data with a new "recv" URC (section 2.8), which may arrive during this very
+            # read: so the flag is cleared before the read, and only a full read sets it.
+            c.avail = False
+            at.begin_read(c.cid, self.buf, min(self.n, MAX_READ) if c.type == SOCK_STREAM else -1)
+            self.op = _RQ
+            return self._wait(at.finished_fn, c._cmd_ms(self.t0))
+        if c.eof:
+            return self._done(0)
+        left = 1000
+        if c.timeout is not None:
+            clock = c.modem.clock
+            left = c.timeout - clock.ticks_diff(clock.ticks_ms(), self.t0)
+            if left <= 0:
+                self._done(None)
+                raise c._timed_out()
+        return self._wait(c.can_read, min(left, 1000))
+
+    def _read_done(self):
+        c = self.c
+        at = c.modem.at
+        if at.needs_reason(b"AT+QIRD"):
+            c.avail = True
+            return self._why_now(b"AT+QIRD")
+        try:
+            got = at.end_read()
+        except QuectelError:
+            c.avail = True
+            self._done(None)
+            raise
+        if c.type == SOCK_STREAM:
+            if got == min(self.n, MAX_READ):
+                c.avail = True  # maybe more: only a short read drained the module
+        else:
+            c.sender = at.remote
+            if got:
+                c.avail = True
+        if got:
+            return self._done(got)
+        self.op = _R
+        return self._recv_step(None)
+
+    def _why_now(self, cmd):
+        at = self.c.modem.at
+        at.begin_reason()
+        self.why = cmd
+        self.op = _WHY
+        return self._wait(at.finished_fn, 5000)
+
+    def _send_step(self, op):
+        c = self.c
+        at = c.modem.at
+        clock = c.modem.clock
+        if op == _S:
+            if c.dead:
+                self._done(None)
+                raise oserror(errno.ECONNABORTED)
+            at.begin_send(c.cid, self.n, self.addr)
+            self.op = _SP
+            self.po = self.off
+            self.pl = self.n
+            return self._wait(at.finished_fn, c._cmd_ms(self.t0))
+        if op == _SP and at.prompted:
+            op = self.op = _SD
+        if op == _SD:
+            k = at.payload(self.buf, self.po, self.pl)
+            self.po += k
+            self.pl -= k
+            if not self.pl:
+                self.op = _SR
+                return self._wait(at.finished_fn, c._cmd_ms(self.t0))
+            if not k and clock.ticks_diff(clock.ticks_ms(), self.t0) > c._cmd_ms(self.t0):
+                at.abort()
+                self._done(None)
+                raise c._fail(ATTimeout("UART write", c._cmd_ms(self.t0)))
+            return self._wait(None, 0 if k else 1)
+        if at.result == SEND_FAIL:
+            at.abort()
+            limit = c.modem.policy.at_ms if c.timeout is None else c.timeout
+            pause = self.pause
+            if clock.ticks_diff(clock.ticks_ms(), self.t0) + pause > limit:
+                return self._done(False)
+            self.pause = min(pause * 2, 500)
+            self.op = _S
+            return self._wait(None, pause)
+        if at.needs_reason(b"AT+QISEND"):
+            return self._why_now(b"AT+QISEND")
+        try:
+            at.end(b"AT+QISEND")
+        except QuectelError:
+            self._done(None)
+            raise
+        return self._done(True)
+
+
 class Conn:
     """A connection on one of the module's 12 connect IDs (section 2.4)."""
 
@@ -138,6 +374,8 @@ class Conn:
         self._tn = 0
         self._tgot = 0
         self.unbounded = False  # transparent mode, leaving: accept any amount of payload
+        self.rd = Op(self)  # the data path: one read and one send at a time (see Op)
+        self.wr = Op(self)
         self.can_read = self.readable  # bound once: waiting allocates nothing
         self.opened = self._open_done
 
@@ -339,114 +577,23 @@ class Conn:
                 return child
             yield from child.g_close()
 
-    def g_recv(self, buf, n):
-        """Up to n (<= len(buf)) bytes into buf; 0 at the end of the stream. Waits up to the
-        timeout: OSError EAGAIN when non-blocking, ETIMEDOUT after a timeout."""
-        if self.cid < 0:
-            raise oserror(errno.EBADF if self.service else errno.ENOTCONN)
-        if self.tn:
-            yield from self.g_flush()  # what we wrote goes out before we wait for an answer
-        if self._switch:
-            yield from self._g_switch()
-        clock = self.modem.clock
-        t0 = clock.ticks_ms()
-        if self.type == SOCK_STREAM:
-            self._target = buf  # pushed data may land here directly (see _store)
-            self._tn = n
-            self._tgot = 0
-        try:
-            while True:
-                if self._tgot:
-                    return self._tgot
-                if self.held():
-                    return self.rx.take(buf, n)
-                if self.dead:
-                    raise oserror(errno.ECONNABORTED)
-                if self.avail and self.mode == BUFFER:
-                    got = yield from self._g_read_module(buf, n, t0)
-                    if got:
-                        return got
-                    continue
-                if self._switch:
-                    yield from self._g_switch()
-                    continue
-                if self.eof:
-                    return 0
-                left = 1000
-                if self.timeout is not None:
-                    left = self.timeout - clock.ticks_diff(clock.ticks_ms(), t0)
-                    if left <= 0:
-                        raise self._timed_out()
-                if not (yield (self.can_read, min(left, 1000))) and self.mode == BUFFER:
-                    self.avail = True  # a "recv" URC may have been lost: ask once a second
-        finally:
-            self._target = None  # never keep the caller's buffer
-            self._tgot = 0
-
-    def _g_read_module(self, buf, n, t0):
-        # AT+QIRD into buf: TCP asks for n (<= 1500); UDP takes a whole datagram.
-        # A short read drains the module's buffer, and the module announces the next data
-        # with a new "recv" URC (section 2.8), which may arrive during this very read: so
-        # the flag is cleared before the read, and only a full read sets it again.
-        at = self.modem.at
-        self.avail = False
-        try:
-            if self.type == SOCK_STREAM:
-                n = min(n, MAX_READ)
-                got = yield from at.g_read(self.cid, buf, n, self._cmd_ms(t0))
-                if got == n:
-                    self.avail = True
-            else:
-                got = yield from at.g_read(self.cid, buf, -1, self._cmd_ms(t0))
-                self.sender = at.remote
-                if got:
-                    self.avail = True
-        except QuectelError as e:
-            self.avail = True
-            raise self._fail(e)
-        return got
-
-    def _g_switch(self):
-        # A push overflowed the ring: buffer access mode, so the module keeps the data.
-        self._switch = False
-        if self.cid >= 0 and not self.dead:
-            yield from self.modem.g_command(b"AT+QISWTMD=%d,0" % self.cid, b"")  # section 2.9
-            self.mode = BUFFER
-            self.avail = True
-
     def g_drain(self):
         """Move what the module holds for us into the ring (before a mode switch)."""
+        at = self.modem.at
         rx = self.ring(self.rxsize)
         chunk = bytearray(MAX_READ)
         self.avail = True
-        t0 = self.modem.clock.ticks_ms()
         while self.avail:
-            k = yield from self._g_read_module(chunk, MAX_READ, t0)
-            if not k:
-                break
+            self.avail = False
+            at.begin_read(self.cid, chunk, MAX_READ)
+            if not (yield (at.finished_fn, self.modem.policy.at_ms)):
+                at.abort()
+                raise self._fail(ATTimeout("AT+QIRD", self.modem.policy.at_ms))
+            if at.needs_reason(b"AT+QIRD"):
+                raise (yield from at.g_reason(b"AT+QIRD"))
+            k = at.end_read()
+            self.avail = k == MAX_READ
             rx.put(chunk, 0, k)
-
-    def g_send(self, mv, off, n, addr=None):
-        """One AT+QISEND of mv[off:off+n] (n <= 1460). SEND FAIL (the module's buffer is full)
-        backs off and retries, never dropping or duplicating data; False when the socket's
-        timeout ran out first."""
-        m = self.modem
-        clock = m.clock
-        t0 = clock.ticks_ms()
-        limit = m.policy.at_ms if self.timeout is None else self.timeout
-        pause = 10
-        while True:
-            if self.dead:
-                raise oserror(errno.ECONNABORTED)
-            try:
-                if (yield from m.at.g_send(self.cid, mv, off, n, addr, self._cmd_ms(t0))):
-                    return True
-            except QuectelError as e:
-                raise self._fail(e)
-            if clock.ticks_diff(clock.ticks_ms(), t0) + pause > limit:
-                return False
-            yield (None, pause)
-            pause = min(pause * 2, 500)
 
     def g_send_all(self, mv, off, n):
         """mv[off:off+n] in 1460-byte commands; returns the count sent before a timeout."""
@@ -454,50 +601,31 @@ class Conn:
         start = off
         while off < end:
             k = min(end - off, MAX_SEND)
-            if not (yield from self.g_send(mv, off, k)):
+            self.wr.send(mv, off, k)
+            if not (yield from self.wr.g_steps()):
                 break
             off += k
         return off - start
 
-    def g_write(self, mv, off, n, coalesce=True):
-        """Write mv[off:off+n]; returns the count taken (less than n only when the socket's
-        timeout ran out). With `coalesce`, small writes in quick succession share one
-        AT+QISEND (flushed at 1460 bytes, before a read, on close, flush and check(), and
-        by the next write after IDLE_MS); a write after a quiet spell goes out at once."""
-        if self.mode == TRANSPARENT and self.modem.at.data_mode:
-            from .transparent import g_raw_write
+    def keep(self, mv, off, n):
+        """Queue a small write (n <= room) for the next flush: see Socket.write."""
+        if self.tx is None:
+            self.tx = bytearray(MAX_SEND)
+        self.tx[self.tn : self.tn + n] = memoryview(mv)[off : off + n]
+        self.tn += n
 
-            yield from g_raw_write(self, mv, off, n)
-            return n
-        clock = self.modem.clock
-        now = clock.ticks_ms()
-        burst = coalesce and clock.ticks_diff(now, self.t_last) < IDLE_MS
-        self.t_last = now
-        if self.tn and (not burst or self.tn + n > MAX_SEND):
-            yield from self.g_flush()
-        if burst and n < MAX_SEND and self.type == SOCK_STREAM:
-            if self.tx is None:
-                self.tx = bytearray(MAX_SEND)
-            self.tx[self.tn : self.tn + n] = mv[off : off + n]
-            self.tn += n
-            self.t_last = clock.ticks_ms()
-            return n
-        sent = yield from self.g_send_all(mv, off, n)
-        self.t_last = clock.ticks_ms()
-        return sent
+    def flushed(self, sent):
+        """`sent` of the queued bytes went out; the rest stays queued (ETIMEDOUT)."""
+        n = self.tn
+        self.tn = n - sent
+        if sent < n:
+            self.tx[: n - sent] = memoryview(self.tx)[sent:n]
+            raise self._timed_out()
 
     def g_flush(self):
-        """Send the coalesced writes. Data that could not be sent stays queued (ETIMEDOUT)."""
-        n = self.tn
-        if not n or self.cid < 0 or self.dead:
-            return
-        tx = self.tx
-        sent = yield from self.g_send_all(memoryview(tx), 0, n)
-        if sent < n:
-            tx[: n - sent] = memoryview(tx)[sent:n]
-            self.tn = n - sent
-            raise self._timed_out()
-        self.tn = 0
+        """Send what is queued."""
+        if self.tn and self.cid >= 0 and not self.dead:
+            self.flushed((yield from self.g_send_all(memoryview(self.tx), 0, self.tn)))
 
     def _g_qiclose(self):
         m = self.modem

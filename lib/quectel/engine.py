@@ -107,7 +107,7 @@ class ATEngine:
         self._buf = bytearray(rxbuf)
         self._mv = memoryview(self._buf)
         self._cbuf = bytearray(48)  # hot commands (QIRD, QISEND) are formatted here
-        self.wchunk = 256  # payload bytes per UART write (see _g_payload)
+        self.wchunk = 1460  # payload bytes per UART write (the asyncio front sets less)
         self._owe = 0  # payload bytes an open AT+QISEND prompt still expects
         self._r = 0
         self._w = 0
@@ -131,7 +131,7 @@ class ATEngine:
         self._secret = False  # the running command holds a password (its echo is not logged)
         self._pos = 0
         self._skip = False
-        self._finished = self.finished  # bound once: waiting allocates nothing
+        self.finished_fn = self.finished  # bound once: waiting allocates nothing
         self._data = None  # transparent mode: where payload goes
         self._leave_at = None
         self._held = None
@@ -563,7 +563,7 @@ class ATEngine:
     def g_command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
         """`command` as a generator procedure (see `run`)."""
         self.start(cmd, info, connect, sink)
-        if not (yield (self._finished, timeout_ms)):
+        if not (yield (self.finished_fn, timeout_ms)):
             self.abort()
             raise ATTimeout(_name(cmd), timeout_ms)
         if self.needs_reason(cmd):
@@ -586,11 +586,22 @@ class ATEngine:
 
     def g_reason(self, cmd):
         """Generator: the precise exception for a TCP/IP command's ERROR (chapter 3)."""
+        self.begin_reason()
+        return self.end_reason((yield (self.finished_fn, 5000)), cmd)
+
+    def begin_reason(self):
+        """Ask `AT+QIGETERROR` why the finished command failed; then `end_reason`."""
         self.abort()
+        self.start(b"AT+QIGETERROR")
+
+    def end_reason(self, ok, cmd):
+        """The exception `AT+QIGETERROR` names for cmd (ok: whether it answered in time)."""
         name = _name(cmd)
+        if not ok:
+            self.abort()
+            return ATError("ERROR", None, name)
         try:
-            lines = yield from self.g_command(b"AT+QIGETERROR", None, 5000)
-            code, text = parse_qigeterror(lines[0])
+            code, text = parse_qigeterror(self.end(b"AT+QIGETERROR")[0])
         except (QuectelError, ValueError, IndexError):
             return ATError("ERROR", None, name)
         return error_for(code, text, name)
@@ -640,13 +651,15 @@ class ATEngine:
         buf[k] = 13
         return k + 1
 
-    def g_read(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """Generator procedure: `AT+QIRD` straight into `dst` (a bytearray or memoryview of
-        at least maxlen bytes); returns the byte count.
+    # ---- the data path: non-blocking halves, shared by every front ----------------------
+    # Start the exchange here, feed `poll()` until `finished()`, then end it. No generator:
+    # a read or a send of a chunk allocates nothing (see quectel.conn's step machine).
 
-        maxlen -1 reads a whole UDP datagram (`AT+QIRD=<id>`); for TCP give 1..1500 (section
-        2.8; 0 would be the length query). For UDP SERVICE the sender is left in `remote`.
-        """
+    def begin_read(self, cid, dst, maxlen=-1):
+        """Start `AT+QIRD` straight into `dst` (at least maxlen bytes); once finished,
+        `end_read()` gives the byte count. maxlen -1 reads a whole UDP datagram
+        (`AT+QIRD=<id>`); for TCP give 1..1500 (section 2.8; 0 is the length query). For
+        UDP SERVICE the sender is left in `remote`."""
         if maxlen == 0 or maxlen > 1500:
             raise ValueError("read length must be 1-1500")
         k = self._hot(b"AT+QIRD=", cid, maxlen)
@@ -655,23 +668,18 @@ class ATEngine:
         self._got = 0
         self.remote = None
         self._begin(self._cbuf, k, None)
-        if not (yield (self._finished, timeout_ms)):
-            self.abort()
-            raise ATTimeout("AT+QIRD", timeout_ms)
+
+    def end_read(self):
+        """The finished AT+QIRD's byte count (see `end` for its errors)."""
         got = self._got
-        if self.needs_reason(b"AT+QIRD"):
-            raise (yield from self.g_reason(b"AT+QIRD"))
         self.end(b"AT+QIRD")
         return got
 
-    def g_send(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """Generator procedure: fixed-length `AT+QISEND` of src[off:off+n] (1..1460 bytes,
-        section 2.7); `addr` is (ip, port) for UDP SERVICE.
-
-        Returns True for SEND OK, False for SEND FAIL (the module's buffer is full); raises
-        the precise error for ERROR. However it ends, the module is left out of the `> `
-        prompt (see `abort`).
-        """
+    def begin_send(self, cid, n, addr=None):
+        """Start a fixed-length `AT+QISEND` of n bytes (1..1460, section 2.7); `addr` is
+        (ip, port) for UDP SERVICE. Once `finished()`: if `prompted`, write the data with
+        `payload()` and wait again; SEND OK / SEND FAIL / ERROR is then in `result`.
+        However it ends, `abort` leaves the module out of the `> ` prompt."""
         if addr is None:
             k = self._hot(b"AT+QISEND=", cid, n)
             cmd = self._cbuf
@@ -680,56 +688,55 @@ class ATEngine:
             k = len(cmd)
         self._begin(cmd, k, None, prompt=True)
         self._owe = n
-        if not (yield (self._finished, timeout_ms)):
-            self.abort()
-            raise ATTimeout("AT+QISEND", timeout_ms)
-        if self._state == _PROMPTED:
+
+    @property
+    def prompted(self):
+        """The `> ` prompt of a send arrived: the data may be written now."""
+        return self._state == _PROMPTED
+
+    def payload(self, buf, off, n):
+        """Write up to `wchunk` of the n payload bytes at buf[off:]; returns the count
+        written (0: the UART takes nothing now). After the last byte the engine waits for
+        SEND OK."""
+        if self.trace:
+            self.trace(">", bytes(memoryview(buf)[off : off + n]))
+        k = self._uart.write(buf, off, min(n, self.wchunk)) or 0
+        self._owe -= k
+        if not self._owe:
             self._state = _WAIT
-            try:
-                yield from self._g_payload(src, off, n, timeout_ms)
-            except BaseException:  # noqa: B036 (abort fills what the module still expects)
-                self.abort()
-                raise
-            if not (yield (self._finished, timeout_ms)):
-                self.abort()
-                raise ATTimeout("AT+QISEND", timeout_ms)
-        self._owe = 0
+        return k
+
+    def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """`AT+QIRD` into `dst`, blocking: the byte count (see `begin_read`)."""
+        self.begin_read(cid, dst, maxlen)
+        self._finish_sync(b"AT+QIRD", timeout_ms)
+        return self.end_read()
+
+    def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
+        """Fixed-length `AT+QISEND` of src[off:off+n], blocking: True for SEND OK, False
+        for SEND FAIL (the module's buffer is full); raises for ERROR."""
+        self.begin_send(cid, n, addr)
+        self._finish_sync(b"AT+QISEND", timeout_ms)
+        if self.prompted:
+            while n:
+                k = self.payload(src, off, n)
+                off += k
+                n -= k
+                if not k:
+                    self.idle()
+            self._finish_sync(b"AT+QISEND", timeout_ms)
         if self.result == SEND_FAIL:
             self.abort()
             return False
-        if self.needs_reason(b"AT+QISEND"):
-            raise (yield from self.g_reason(b"AT+QISEND"))
         self.end(b"AT+QISEND")
         return True
 
-    def _g_payload(self, buf, off, n, timeout_ms):
-        # The data after the prompt, `wchunk` bytes at a time: a UART write blocks for its
-        # air time, and an asyncio caller gets the loop back between pieces.
-        if self.trace:
-            self.trace(">", bytes(memoryview(buf)[off : off + n]))
-        clock = self.clock
-        t0 = clock.ticks_ms()
-        uart = self._uart
-        while n > 0:
-            k = uart.write(buf, off, min(n, self.wchunk))
-            if k:
-                off += k
-                n -= k
-                self._owe -= k
-                if n:
-                    yield (None, 0)
-            elif clock.ticks_diff(clock.ticks_ms(), t0) > timeout_ms:
-                raise ATTimeout("UART write", timeout_ms)
-            else:
-                yield (None, 1)
-
-    def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """`g_read`, blocking."""
-        return self.run(self.g_read(cid, dst, maxlen, timeout_ms))
-
-    def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """`g_send`, blocking."""
-        return self.run(self.g_send(cid, src, off, n, addr, timeout_ms))
+    def _finish_sync(self, cmd, timeout_ms):
+        if not self.wait(self.finished_fn, timeout_ms):
+            self.abort()
+            raise ATTimeout(_name(cmd), timeout_ms)
+        if self.needs_reason(cmd):
+            raise self.run(self.g_reason(cmd))
 
     def _fill_prompt(self):
         # A fixed-length AT+QISEND whose data we did not (fully) write: the module may still

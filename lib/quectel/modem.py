@@ -412,9 +412,9 @@ class Modem(Events):
         try:
             # At most the manual's 12 s: power may be cut then, whether it answered or not.
             yield from self.g_command(b"AT+QPOWD=1", b"", p.powerdown_ms)
-            st = self._status
-            yield from self.g_until(lambda: self._powered_down or (st is not None and not st.on()),
-                                   p.powerdown_ms, "AT+QPOWD")  # fmt: skip
+            st = self._status  # when wired, STATUS low is what says the module is off
+            off = (lambda: not st.on()) if st is not None else (lambda: self._powered_down)
+            yield from self.g_until(off, p.powerdown_ms, "AT+QPOWD")
         except ATTimeout:
             pass  # the manual's 12 s are up either way: power may be cut now
         self._pdp_down("powered off")

@@ -13,12 +13,14 @@ import sys
 
 from .conn import (  # noqa: F401  (BUFFER, PUSH, TRANSPARENT re-exported)
     BUFFER,
+    IDLE_MS,
     MAX_READ,
     MAX_SEND,
     PUSH,
     SOCK_DGRAM,
     SOCK_STREAM,
     TRANSPARENT,
+    WAIT,
     Conn,
     byte_view,
 )
@@ -91,6 +93,34 @@ def _recv_len(buf, nbytes):
     if n < 0:
         raise ValueError("negative length")
     return min(n, len(buf))
+
+
+def _steps(o):
+    # Drive a data-path operation (quectel.conn.Op) to its result, blocking.
+    at = o.c.modem.at
+    ok = None
+    try:
+        while True:
+            r = o.step(ok)
+            if r != WAIT:
+                return r
+            ok = at.wait(o.wcond, o.wms)
+    except BaseException:  # noqa: B036 (KeyboardInterrupt too: leave the engine idle)
+        o.stop()
+        raise
+
+
+def _send_all(c, mv, off, n):
+    # mv[off:off+n] in 1460-byte commands; the count sent before the timeout ran out.
+    end = off + n
+    start = off
+    while off < end:
+        k = min(end - off, MAX_SEND)
+        c.wr.send(mv, off, k)
+        if not _steps(c.wr):
+            break
+        off += k
+    return off - start
 
 
 class Socket(IOBase):
@@ -173,7 +203,11 @@ class Socket(IOBase):
         n = _recv_len(buf, nbytes)
         if not n:
             return 0
-        return self._run(self.c.g_recv(buf, n))
+        c = self.c
+        if c.tn:
+            self.flush()  # what we wrote goes out before we wait for an answer
+        c.rd.recv(buf, n)
+        return _steps(c.rd)
 
     def recv(self, bufsize):
         if bufsize < 0:
@@ -248,6 +282,17 @@ class Socket(IOBase):
             raise oserror(errno.ECONNRESET)
         return c
 
+    def _out(self, c, mv, off, n):
+        # Queued writes first, then mv[off:off+n] now; the count sent of it.
+        if c.tn:
+            self.flush()
+        if c.mode == TRANSPARENT and c.modem.at.data_mode:
+            from .transparent import g_raw_write
+
+            self._run(g_raw_write(c, mv, off, n))
+            return n
+        return _send_all(c, mv, off, n)
+
     def send(self, buf):
         """Send up to 1460 bytes (one AT+QISEND, at once); returns how many were taken."""
         mv = byte_view(buf)
@@ -255,7 +300,7 @@ class Socket(IOBase):
         if c.type == SOCK_DGRAM and len(mv) > MAX_SEND:
             raise oserror(EMSGSIZE)
         n = min(len(mv), MAX_SEND)
-        if n and not self._run(c.g_write(mv, 0, n, False)):
+        if n and not self._out(c, mv, 0, n):
             raise c._timed_out()
         return n
 
@@ -263,17 +308,28 @@ class Socket(IOBase):
         """Send everything now, in 1460-byte commands."""
         mv = byte_view(buf)
         c = self._check_send()
-        if self._run(c.g_write(mv, 0, len(mv), False)) < len(mv):
+        if self._out(c, mv, 0, len(mv)) < len(mv):
             raise c._timed_out()
 
     def write(self, buf, off=None, n=None):
         """Stream write, `write(buf[, len])` or `write(buf, off, len)`: the count sent (all
         of it unless non-blocking and the module's buffer filled up), None if nothing could
-        be sent. Small writes in quick succession are coalesced (see `Conn.g_write`)."""
+        be sent. A small write that follows the last within IDLE_MS is queued with it and
+        shares its AT+QISEND: queued data goes out when 1460 bytes are queued, before a
+        read, on close, flush() and Modem.check(), and with the next write after IDLE_MS
+        (a write after a quiet spell is sent at once)."""
         mv = byte_view(buf)
         off, n = _span(mv, off, n)
         c = self._check_send()
-        k = self._run(c.g_write(mv, off, n))
+        clock = c.modem.clock
+        now = clock.ticks_ms()
+        burst = clock.ticks_diff(now, c.t_last) < IDLE_MS and c.type == SOCK_STREAM
+        if burst and n < MAX_SEND - c.tn and c.mode != TRANSPARENT:
+            c.keep(mv, off, n)
+            k = n
+        else:
+            k = self._out(c, mv, off, n)
+        c.t_last = clock.ticks_ms()
         if k < n and c.timeout != 0:
             raise c._timed_out()
         return k if k or not n else None
@@ -291,8 +347,8 @@ class Socket(IOBase):
         if c.cid < 0:
             self.bind(("0.0.0.0", 49152 + (c.modem.clock.ticks_ms() & 0x3FFF)))
         c.check()
-        addr = None if c.service == "UDP" else (host, port)
-        if not self._run(c.g_send(mv, 0, len(mv), addr)):
+        c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else (host, port))
+        if not _steps(c.wr):
             raise c._timed_out()
         return len(mv)
 
