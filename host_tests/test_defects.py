@@ -282,7 +282,7 @@ def test_vm_powered_down_module_fails_fast(vm):
         dt = m.clock.ticks_diff(m.clock.ticks_ms(), t0)
         assert len(commands(log)) <= 1, (fn.__name__, commands(log))
         assert dt < 5000, (fn.__name__, dt)
-        if fn is not m.power_off:
+        if fn.__name__ != "power_off":  # a bound method is a new object each time
             assert raised is not None and raised.errno in (errno.ENODEV, errno.ENETDOWN), (
                 fn.__name__,
                 raised,
@@ -303,6 +303,26 @@ def test_silent_module_known_off_after_first_timeout(modem, vm):
         assert e.errno in (errno.ENODEV, errno.ENETDOWN), (fn.__name__, e)
         assert len(cmds) <= 2, (fn.__name__, cmds)
         assert dt < 2500, (fn.__name__, dt)
+
+
+def test_silent_module_power_off_is_fast(modem, vm):
+    """#18.6: a second power_off() on a module known to be gone (it stopped answering and a
+    command already timed out) returns or raises at once: no new 12 s AT+QPOWD wait, no
+    60 s ATTimeout, on the module clock."""
+    vm.fault_silence(None)
+    with pytest.raises(OSError):
+        modem.signal()
+    log = traced(modem)
+    for _ in range(2):
+        log.clear()
+        t0 = modem.clock.ticks_ms()
+        try:
+            modem.power_off()
+        except OSError as e:
+            assert e.errno in (errno.ENODEV, errno.ENETDOWN), e
+        dt = modem.clock.ticks_diff(modem.clock.ticks_ms(), t0)
+        assert dt < 2500, dt
+        assert len(commands(log)) <= 2, commands(log)
 
 
 @pytest.mark.parametrize("way", ["send", "recv"])
@@ -570,10 +590,18 @@ def test_transparent_close_delivers_data_in_flight(modem, sink, vm):
 
 
 def test_lone_small_write_delivered_without_further_calls(modem, sink):
-    """#16.6: small writes in quick succession may be coalesced, but the last one is still
-    delivered to the peer within a bounded time without any further call on the socket."""
+    """#16.6: a lone small write (after a quiet spell) goes out at once: it reaches the peer
+    with no further call on the socket. Small writes that follow it within IDLE_MS share one
+    AT+QISEND and go out with the next call: here the Modem.check() every application makes
+    (also a read, flush(), close(), or the next write after IDLE_MS)."""
     s = connected(modem, sink.port)
     s.write(b"first ")
-    s.write(b"second")  # coalesced: must not wait for a next call that never comes
-    assert sink.wait_for(12, 3) == b"first second"
+    assert sink.wait_for(6, 3) == b"first "
+    log = traced(modem)
+    for part in (b"a", b"b", b"c", b"d"):
+        s.write(part)
+    modem.check()
+    assert sink.wait_for(10, 3) == b"first abcd"
+    sends = [c for c in commands(log) if c.startswith(b"AT+QISEND=")]
+    assert 1 <= len(sends) < 4, sends  # the quick ones were coalesced
     s.close()

@@ -249,46 +249,57 @@ def requests_post_uses_few_qisends():
         modem.at.trace = None
 
 
+def listener():
+    # A loopback peer of our own: (listening socket, port).
+    for port in range(47300, 47400):
+        srv = real_socket.socket()
+        try:
+            srv.bind(real_socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        except OSError:
+            srv.close()
+            continue
+        srv.listen(1)
+        return srv, port
+    raise OSError("no free port")
+
+
 @test
 def lone_small_write_is_delivered():
-    """#16.6: two small writes in quick succession may be coalesced, but the last one still
-    reaches the peer within a bounded time without any further call on the socket."""
-    srv = real_socket.socket()
-    srv.bind(real_socket.getaddrinfo("127.0.0.1", 0)[0][-1])
-    srv.listen(1)
-    port = srv.getsockname()[1] if hasattr(srv, "getsockname") else None
-    if port is None:  # the unix port's socket may lack getsockname: pick a port by trying
-        srv.close()
-        for port in range(47300, 47400):
-            srv = real_socket.socket()
-            try:
-                srv.bind(real_socket.getaddrinfo("127.0.0.1", port)[0][-1])
-                break
-            except OSError:
-                srv.close()
-        srv.listen(1)
+    """#16.6: a lone small write (after a quiet spell) reaches the peer with no further call
+    on the socket; small writes right after it are coalesced and go out with the next call
+    (here Modem.check(), which applications make every few seconds)."""
+    srv, port = listener()
     s = modem.socket()
     s.settimeout(10)
     s.connect(("127.0.0.1", port))
     c, _ = srv.accept()
     c.setblocking(False)
+
+    def peer_got(n):
+        got = b""
+        t0 = time.ticks_ms()
+        while len(got) < n and time.ticks_diff(time.ticks_ms(), t0) < 3000:
+            try:
+                part = c.recv(100)
+            except OSError:
+                part = None
+            if part:
+                got += part
+            else:
+                time.sleep_ms(10)
+        return got
+
     s.write(b"first ")
-    s.write(b"second")
-    got = b""
-    t0 = time.ticks_ms()
-    while len(got) < 12 and time.ticks_diff(time.ticks_ms(), t0) < 3000:
-        try:
-            part = c.recv(100)
-        except OSError:
-            part = None
-        if part:
-            got += part
-        else:
-            time.sleep_ms(10)
+    first = peer_got(6)
+    s.write(b"sec")
+    s.write(b"ond")
+    modem.check()
+    second = peer_got(6)
+    s.close()  # before the peer goes: a late flush must not be what fails here
     c.close()
     srv.close()
-    s.close()
-    eq(got, b"first second")
+    eq(first, b"first ")
+    eq(second, b"second")
 
 
 @test
@@ -328,6 +339,89 @@ def aio_wait_closed_then_blocking_calls():
     s.sendall(b"blocking")
     eq(recv_exactly(s, 8), b"blocking")
     s.close()
+
+
+@test
+def transparent_close_with_data_in_flight():
+    """#16.5: close() right after writing 8 KB in transparent mode (DTR wired on the virtual
+    board) delivers every byte to the peer, sends AT+QICLOSE and does not time out in
+    leave(); the UART is back in command mode."""
+    srv, port = listener()
+    s = modem.socket(mode=2)
+    s.settimeout(20)
+    s.connect(("127.0.0.1", port))
+    c, _ = srv.accept()
+    ok(modem.at.data_mode, "not transparent")
+    data = bytes(range(256)) * 32
+    modem.at.trace = trace
+    LOG.clear()
+    try:
+        s.write(data)
+        s.close()
+    finally:
+        modem.at.trace = None
+    ok(b"AT+QICLOSE=" in written(), "no AT+QICLOSE")
+    ok(not modem.at.data_mode, "still transparent")
+    c.setblocking(False)
+    got = b""
+    t0 = time.ticks_ms()
+    while len(got) < len(data) and time.ticks_diff(time.ticks_ms(), t0) < 5000:
+        try:
+            part = c.recv(4096)
+        except OSError:
+            part = None
+        if part:
+            got += part
+        elif part == b"":
+            break
+        else:
+            time.sleep_ms(10)
+    c.close()
+    srv.close()
+    eq(len(got), len(data))
+    ok(got == data, "data differs")
+    ok(modem.signal())
+
+
+@test
+def aio_and_blocking_in_one_program():
+    """#16.4: blocking calls made from inside a running asyncio program (the pump task still
+    alive) after wait_closed work, and the same AModem works again in a later asyncio.run()."""
+    from quectel.aio import AModem
+
+    am = AModem(modem)
+
+    async def first():
+        r, w = await am.open_connection("127.0.0.1", ECHO)
+        w.write(b"one")
+        await w.drain()
+        got = await r.readexactly(3)
+        w.close()
+        await w.wait_closed()
+        sig = modem.signal()  # blocking, inside the loop
+        s = connected()
+        s.sendall(b"two")
+        back = recv_exactly(s, 3)
+        s.close()
+        return got, sig, back
+
+    got, sig, back = arun(first(), 30)
+    eq(got, b"one")
+    ok(sig, "no signal")
+    eq(back, b"two")
+
+    async def second():
+        r, w = await am.open_connection("127.0.0.1", ECHO)
+        w.write(b"three")
+        await w.drain()
+        got = await r.readexactly(5)
+        await w.wait_closed()
+        return got, await am.signal()
+
+    got, sig = arun(second(), 30)
+    eq(got, b"three")
+    ok(sig, "no signal")
+    ok(modem.signal())
 
 
 @test

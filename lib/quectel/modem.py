@@ -316,6 +316,8 @@ class Modem(Events):
         if line == b"POWERED DOWN":
             self._powered_down = True
             self._pdp_down("powered down")
+            self._off = True  # it said so: commands now fail at once (power_on clears it)
+            self._set(STAT_OFF, "powered down")
             return
 
     def _pdp_down(self, reason):
@@ -408,6 +410,8 @@ class Modem(Events):
         p = self.policy
         if self._off:
             return  # off already: nothing to say to it
+        if self.state == STAT_NO_RESPONSE and not (yield from self.g_responds(1)):
+            self._off = True  # gone silent: nothing to wait 12 s for, power may be cut now
         self._powered_down = False
         try:
             # At most the manual's 12 s: power may be cut then, whether it answered or not.
@@ -415,8 +419,8 @@ class Modem(Events):
             st = self._status  # when wired, STATUS low is what says the module is off
             off = (lambda: not st.on()) if st is not None else (lambda: self._powered_down)
             yield from self.g_until(off, p.powerdown_ms, "AT+QPOWD")
-        except ATTimeout:
-            pass  # the manual's 12 s are up either way: power may be cut now
+        except (ATTimeout, ModuleOff):
+            pass  # the manual's 12 s are up (or it is gone): power may be cut now
         self._pdp_down("powered off")
         self._pdp_lost = False
         self._off = True
