@@ -61,4 +61,6 @@ def clock():
 
     from quectel.clock import Clock
 
-    return Clock(int(os.getenv("QUECTEL_SPEED") or "1"))
+    # $QUECTEL_TICKS_START (tests): 30-bit ticks from there, wrapping as on a 32-bit port.
+    start = os.getenv("QUECTEL_TICKS_START")
+    return Clock(int(os.getenv("QUECTEL_SPEED") or "1"), None if start is None else int(start))

@@ -101,19 +101,30 @@ class CannedUART:
 
 
 class StepClock:
-    """A clock that moves only when slept on: timeouts without waiting."""
+    """A clock that moves only when slept on: timeouts without waiting. Its ticks are
+    30-bit and start just before they wrap, as a 32-bit port's do, so every suite that uses
+    it runs across the wrap; `elapsed` is the time slept since it was made."""
 
-    def __init__(self):
-        self.now = 0
+    PERIOD = 1 << 30
+
+    def __init__(self, start=PERIOD - 5000):
+        self.now = start
+        self.elapsed = 0
 
     def ticks_ms(self):
         return self.now
 
     def ticks_diff(self, a, b):
-        return a - b
+        half = self.PERIOD >> 1
+        return ((a - b + half) & (self.PERIOD - 1)) - half
+
+    def ticks_add(self, a, ms):
+        return (a + ms) & (self.PERIOD - 1)
 
     def sleep_ms(self, ms):
-        self.now += ms
+        if ms > 0:
+            self.now = (self.now + ms) & (self.PERIOD - 1)
+            self.elapsed += ms
 
 
 class SocketUART:

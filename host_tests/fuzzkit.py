@@ -18,9 +18,9 @@ for _sub in ("lib", "tools", "host_tests"):
 
 from fakes import ScriptUART, StepClock  # noqa: E402
 from quectel import parse  # noqa: E402
+from quectel.conn import BUFFER, PUSH, SOCK_DGRAM, Conn  # noqa: E402
 from quectel.errors import QuectelError  # noqa: E402
 from quectel.modem import Modem  # noqa: E402
-from quectel.conn import BUFFER, PUSH, SOCK_DGRAM, Conn  # noqa: E402
 
 TIMEOUT_MS = 300  # per command, on the StepClock: a hang costs 300 loop turns at most
 

@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 SUITES = sorted(glob.glob(os.path.join(ROOT, "host_tests", "device", "test_*.py")))
 # Suites that need a virtual module get it from a CPython-side fixture named in this table.
-NEEDS_MODULE = {"test_vboard.py", "test_faults_mp.py"}  # faults: test_faults.py
+# test_faults_mp.py: run by test_faults.py; test_mqtt_mp.py: by test_mqtt.py (needs a broker).
+NEEDS_MODULE = {"test_vboard.py", "test_faults_mp.py", "test_mqtt_mp.py"}
 
 
 def micropython_path():
@@ -65,6 +66,7 @@ def test_device_suite(path, peers):
             QUECTEL_UART="127.0.0.1:%d" % vm.port,
             QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
             QUECTEL_SPEED=str(SPEED),
+            QUECTEL_TICKS_START=str((1 << 30) - 20000),  # the suites run across the wrap
         )
         code, out = run_suite(path, env)
     print(out)

@@ -687,6 +687,7 @@ def test_fault_subset_under_micropython(peers):
             FAULT_PORT=str(ctl.getsockname()[1]),
             QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
             QUECTEL_SPEED=str(SPEED),
+            QUECTEL_TICKS_START=str((1 << 30) - 20000),  # across the wrap
         )
         code, out = run_suite(
             os.path.join(DROOT, "host_tests", "device", "test_faults_mp.py"), env

@@ -2,7 +2,7 @@
 
 import pytest
 from conftest import SPEED, make_modem
-from quectel import ATTimeout, errors
+from quectel import errors
 from quectel import modem as M
 
 

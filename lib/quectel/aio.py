@@ -25,7 +25,7 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, WAIT, Conn, byte_view
+from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, Conn, byte_view
 from .engine import _name
 from .errors import EMSGSIZE, oserror
 from .modem import STAT_GOT_IP
@@ -266,54 +266,6 @@ class AModem:
     async def _finish(self, gen, rescue, arg, step):
         try:
             v = await self._drive(gen, None, None, step)
-        except Exception:  # nobody is waiting for the error
-            return
-        if rescue is not None:
-            await rescue(v, arg)
-
-    async def _steps(self, o, rescue=None, arg=None, held=None):
-        # A data-path operation (quectel.conn.Op) without blocking the loop and
-        # without allocating per chunk; the lock rules and the cancel handling of _drive.
-        # `held` (not None) resumes an operation whose caller was cancelled mid-wait.
-        at = self.at
-        ok = None
-        waiting = stepped = held is not None
-        held = bool(held)
-        try:
-            while True:
-                if waiting:
-                    if o.wcond is None:
-                        await self.sleep(o.wms)
-                        ok = True
-                    else:
-                        ok = await self.until(o.wcond, o.wms)
-                if not held:
-                    await self.lock.acquire()
-                    held = True
-                r = o.step(ok)
-                if r != WAIT:
-                    return r
-                waiting = stepped = True
-                if not at.busy:
-                    self.lock.release()
-                    held = False
-        except CancelledError:
-            if stepped and o.op:
-                asyncio.create_task(self._finish_steps(o, rescue, arg, held))
-                held = False  # the finishing task has it now
-            else:
-                o.stop()
-            raise
-        except BaseException:  # noqa: B036 (the error goes to the caller)
-            o.stop()
-            raise
-        finally:
-            if held:
-                self.lock.release()
-
-    async def _finish_steps(self, o, rescue, arg, held):
-        try:
-            v = await self._steps(o, None, None, held)
         except Exception:  # nobody is waiting for the error
             return
         if rescue is not None:
@@ -572,7 +524,7 @@ class ASocket:
         if c.rd.op:
             await self.am.until(c.rd.free)  # a cancelled read is still finishing
         c.rd.recv(buf, n)
-        return await self.am._steps(c.rd, self._keep, buf)
+        return await self.am._drive(c.rd.g_steps(), self._keep, buf)
 
     async def _unread(self, got, buf):
         # A cancelled read was finished in the background: what it read goes back to the
@@ -686,7 +638,7 @@ class ASocket:
             if c.wr.op:
                 await self.am.until(c.wr.free)  # a cancelled send is still finishing
             c.wr.send(mv, off, k)
-            if not await self.am._steps(c.wr):
+            if not await self.am._drive(c.wr.g_steps()):
                 break
             off += k
         return off - start
@@ -724,7 +676,7 @@ class ASocket:
         if c.wr.op:
             await self.am.until(c.wr.free)
         c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else (host, port))
-        if not await self.am._steps(c.wr):
+        if not await self.am._drive(c.wr.g_steps()):
             raise c._timed_out()
         return len(mv)
 

@@ -364,7 +364,8 @@ class Conn:
         self.rx = None  # Ring: pushed and transparent data, readline, drained data
         self.tx = None  # coalesced small writes (allocated on first use)
         self.tn = 0
-        self.t_last = 0  # ticks of the last write
+        clock = modem.clock
+        self.t_last = clock.ticks_add(clock.ticks_ms(), -IDLE_MS)  # ticks of the last write
         self.avail = False  # the module holds data for us (buffer access mode)
         self.eof = False  # the peer closed ("closed" URC, NO CARRIER)
         self.dead = None  # why the connection can no longer work (pdpdeact, restart)
