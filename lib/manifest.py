@@ -12,6 +12,7 @@ package(
         "engine.py",
         "errors.py",
         "modem.py",
+        "network.py",
         "parse.py",
         "socket.py",
         "transparent.py",

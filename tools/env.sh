@@ -26,3 +26,4 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
 fi
 export PATH="$VENV/bin:$PATH"
 export PYTHONDONTWRITEBYTECODE=1
+. "$ROOT/tools/thirdparty.sh"  # mosquitto + MQTT client sdists for host_tests/test_mqtt.py
