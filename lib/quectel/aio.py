@@ -462,9 +462,6 @@ class ASocket:
         self._out = None  # what did not fit in _q
         self._keep = self._unread  # bound once: reading allocates nothing
 
-    def __repr__(self):
-        return "<ASocket %d %s %s>" % (self.c.cid, self.c.service, self.c.remote)
-
     @property
     def remote(self):
         return self.c.remote

@@ -380,9 +380,6 @@ class Conn:
         self.can_read = self.readable  # bound once: waiting allocates nothing
         self.opened = self._open_done
 
-    def __repr__(self):
-        return "<Conn %d %s %s>" % (self.cid, self.service, self.remote)
-
     # ---- state -----------------------------------------------------------------------------
 
     def _claim(self):

@@ -9,7 +9,7 @@ application calls now and then (the asyncio front runs it as a supervisor task).
 import errno
 
 from . import parse
-from .engine import ATEngine, Events
+from .engine import ATEngine, Events, _name
 from .errors import (
     ATError,
     ATTimeout,
@@ -230,7 +230,7 @@ class Modem(Events):
         got = self._waits[key] = []
         try:
             yield from self.g_command(cmd, b"-", timeout_ms)
-            yield from self.g_until(lambda: done(got), timeout_ms, _cmd_name(cmd))
+            yield from self.g_until(lambda: done(got), timeout_ms, _name(cmd))
         finally:
             del self._waits[key]
         return got
@@ -305,7 +305,7 @@ class Modem(Events):
             if line.startswith(b"+CREG:"):
                 self.registration = stat
             if self.on_change and stat not in (1, 5):
-                self.on_change(self.state, "%s %d" % (_cmd_name(line[: line.find(b":")]), stat))
+                self.on_change(self.state, "%s %d" % (_name(line[: line.find(b":")]), stat))
             return
         if line == b"RDY":
             self._rdy = True
@@ -576,7 +576,7 @@ class Modem(Events):
             if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
                 if fail_state is not None:
                     self._set(fail_state, last)
-                raise ATError("%s: %s" % (_cmd_name(cmd), last), None, _cmd_name(cmd))
+                raise ATError("%s: %s" % (_name(cmd), last), None, _name(cmd))
             yield (None, self.policy.poll_ms)
 
     def _sim_ready(self, line):
@@ -695,10 +695,6 @@ class Modem(Events):
         b = self.policy.backoff_ms
         return b[min(n, len(b) - 1)]
 
-    def opened(self, ok):
-        """Sockets report each open; five failures in a row recycle the context (chapter 1)."""
-        self.at.run(self.g_opened(ok))
-
     def g_opened(self, ok):
         if ok:
             self._open_failures = 0
@@ -760,10 +756,9 @@ class Modem(Events):
         yield from self.g_command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
 
     def g_info1(self, cmd, info=None):
-        yield from self.g_ready()
-        lines = yield from self.g_command(cmd, info)
+        lines = yield from self.g_lines(cmd, info)
         if not lines:
-            raise ATError("%s: no answer line" % _cmd_name(cmd), None, _cmd_name(cmd))
+            raise ATError("%s: no answer line" % _name(cmd), None, _name(cmd))
         return lines[0]
 
     def g_lines(self, cmd, info=b""):
@@ -900,13 +895,6 @@ def _reg_stat(line):
 def _registered(line):
     stat = _reg_stat(line)
     return stat == 1 or stat == 5  # home network or roaming (flow chart)
-
-
-def _cmd_name(cmd):
-    i = 0
-    while i < len(cmd) and cmd[i] not in b"=?":
-        i += 1
-    return bytes(cmd[:i]).decode()
 
 
 def _is_ipv4(s):
