@@ -30,6 +30,13 @@ def uart():
     return UART(UART_ID, BAUDRATE, tx=UART_TX, rx=UART_RX, rxbuf=RXBUF, timeout=0)
 
 
+def timer():
+    # Flushes coalesced socket writes after a short idle (quectel.Modem(timer=)).
+    from machine import Timer
+
+    return Timer(0)  # hardware timer 0; its callback is scheduled (a soft IRQ)
+
+
 def pwrkey():
     from machine import Pin
 

@@ -31,6 +31,13 @@ def uart():
     return UART(UART_ID, BAUDRATE, tx=Pin(UART_TX), rx=Pin(UART_RX), rxbuf=RXBUF, timeout=0)
 
 
+def timer():
+    # Flushes coalesced socket writes after a short idle (quectel.Modem(timer=)).
+    from machine import Timer
+
+    return Timer(-1)  # a virtual timer; its callback is scheduled (a soft IRQ)
+
+
 def pwrkey():
     from machine import Pin
 

@@ -34,6 +34,13 @@ def uart():
     return UART(UART_ID, BAUDRATE, rxbuf=RXBUF, timeout=0)
 
 
+def timer():
+    # Flushes coalesced socket writes after a short idle (quectel.Modem(timer=)).
+    from machine import Timer
+
+    return Timer(-1)  # the virtual board's software timer (tools/vboard)
+
+
 def pwrkey():
     return _pin("PWRKEY", 1 - PWRKEY_ACTIVE)
 

@@ -234,7 +234,9 @@ class Op:
 
     def _recv_step(self, ok):
         c = self.c
-        if ok is False and c.mode == BUFFER:
+        if ok is None:
+            c.modem.at.poll()  # what the UART holds first: a non-blocking read waits for none
+        elif not ok and c.mode == BUFFER:
             c.avail = True  # no "recv" URC for a second: ask, in case one was lost
         if c._tgot:
             return self._done(c._tgot)

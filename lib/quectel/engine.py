@@ -109,6 +109,7 @@ class ATEngine:
         self._cbuf = bytearray(48)  # hot commands (QIRD, QISEND) are formatted here
         self.wchunk = 1460  # payload bytes per UART write (the asyncio front sets less)
         self._owe = 0  # payload bytes an open AT+QISEND prompt still expects
+        self.polling = False  # poll() is running (a timer callback must not re-enter it)
         self._r = 0
         self._w = 0
         self._state = _IDLE
@@ -150,6 +151,13 @@ class ATEngine:
 
     def poll(self):
         """Consume what the UART has, dispatching lines and payloads. True if bytes came."""
+        self.polling = True
+        try:
+            return self._poll()
+        finally:
+            self.polling = False
+
+    def _poll(self):
         uart = self._uart
         if self._data is not None and self._r < self._w:
             self._process()  # held bytes: the sink may have room now, or a marker is due

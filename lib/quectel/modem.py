@@ -8,7 +8,16 @@ application calls now and then (the asyncio front runs it as a supervisor task).
 
 import errno
 
+try:
+    from micropython import schedule
+except ImportError:  # CPython: no timers, writes are never queued
+
+    def schedule(f, arg):
+        f(arg)
+
+
 from . import parse
+from .conn import IDLE_MS
 from .engine import ATEngine, Events, _name
 from .errors import (
     ATError,
@@ -97,11 +106,14 @@ class Modem(Events):
 
     Pins are `machine.Pin` objects or None; the `*_active` levels say which level asserts
     them (boards that drive PWRKEY through a transistor invert it). `clock` is injectable.
+    `timer`, a `machine.Timer`, lets sockets coalesce small writes: it sends what they
+    queued once no write came for a moment (without one, every write is sent at once).
     """
 
     def __init__(self, uart, pwrkey=None, reset=None, dtr=None, status=None,
                  pwrkey_active=0, reset_active=0, dtr_active=0, status_active=1,
-                 clock=None, rxbuf=1600, context=1, policy=None, on_change=None):  # fmt: skip
+                 clock=None, rxbuf=1600, context=1, policy=None, on_change=None,
+                 timer=None):  # fmt: skip
         self.at = ATEngine(uart, rxbuf, clock, self)
         self.clock = self.at.clock
         self.policy = policy or Policy()
@@ -137,13 +149,19 @@ class Modem(Events):
         self._radio_tried = False  # check() cycled the radio in this failure streak
         self._pushing = None
         self._off = False  # we powered it off, or it does not answer and has no PWRKEY
+        self.timer = timer
+        self._armed = False
+        self.writing = False  # a socket is queueing a write: the timer must not flush now
+        self._tick_cb = self._tick  # bound once: the timer allocates nothing
+        self._due_cb = self._flush_due
         self.last_transparent = None  # the socket that left transparent mode last (for ATO)
 
     @classmethod
     def for_board(cls, board, **kw):
         """A Modem wired as a `boards/` module describes (its optional `clock()` too)."""
-        if hasattr(board, "clock") and "clock" not in kw:
-            kw["clock"] = board.clock()
+        for name in ("clock", "timer"):
+            if hasattr(board, name) and name not in kw:
+                kw[name] = getattr(board, name)()
         return cls(board.uart(), pwrkey=board.pwrkey(), reset=board.reset(), dtr=board.dtr(),
                    status=board.status(), pwrkey_active=board.PWRKEY_ACTIVE,
                    reset_active=board.RESET_ACTIVE, dtr_active=board.DTR_ACTIVE,
@@ -686,6 +704,40 @@ class Modem(Events):
             if delay:
                 self._set(STAT_BACKOFF, "%s; next restart in %d s" % (e, delay // 1000))
             return False
+
+    # ---- coalesced writes: flushed after a short idle ---------------------------------------
+
+    def queued(self):
+        """A socket queued a small write (see Socket.write): flush soon unless more come."""
+        if not self._armed:
+            self._armed = True
+            t = self.timer
+            t.init(mode=t.ONE_SHOT, period=IDLE_MS, callback=self._tick_cb)
+
+    def _tick(self, _):
+        try:
+            schedule(self._due_cb, None)  # out of the timer's IRQ, into the main thread
+        except RuntimeError:  # the schedule queue is full: try again later
+            self._armed = False
+            self.queued()
+
+    def _flush_due(self, _):
+        # Runs between two bytecodes of whatever the program does: only when no command,
+        # no poll and no write is in progress, else a little later.
+        self._armed = False
+        at = self.at
+        if at.busy or at.polling or self.writing:
+            return self.queued()
+        clock = self.clock
+        for c in self.sockets:
+            if c is not None and c.tn:
+                if clock.ticks_diff(clock.ticks_ms(), c.t_last) < IDLE_MS:
+                    self.queued()  # written to just now: wait for the rest
+                    continue
+                try:
+                    at.run(c.g_flush())
+                except OSError:
+                    pass  # still queued; the socket's next call reports it
 
     def restart_delay(self, failures):
         """Milliseconds to wait before restart number `failures + 1` (chapter 1 note 3)."""

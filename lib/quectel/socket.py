@@ -314,18 +314,21 @@ class Socket(IOBase):
     def write(self, buf, off=None, n=None):
         """Stream write, `write(buf[, len])` or `write(buf, off, len)`: the count sent (all
         of it unless non-blocking and the module's buffer filled up), None if nothing could
-        be sent. A small write that follows the last within IDLE_MS is queued with it and
-        shares its AT+QISEND: queued data goes out when 1460 bytes are queued, before a
-        read, on close, flush() and Modem.check(), and with the next write after IDLE_MS
-        (a write after a quiet spell is sent at once)."""
+        be sent. With a board timer (Modem(timer=)) a small write that follows the last
+        within IDLE_MS is queued with it and shares its AT+QISEND: the queue goes out once no
+        write came for IDLE_MS, at 1460 bytes, before a read, on close and flush(); a write
+        after a quiet spell is sent at once."""
         mv = byte_view(buf)
         off, n = _span(mv, off, n)
         c = self._check_send()
-        clock = c.modem.clock
-        now = clock.ticks_ms()
-        burst = clock.ticks_diff(now, c.t_last) < IDLE_MS and c.type == SOCK_STREAM
-        if burst and n < MAX_SEND - c.tn and c.mode != TRANSPARENT:
+        m = c.modem
+        clock = m.clock
+        burst = clock.ticks_diff(clock.ticks_ms(), c.t_last) < IDLE_MS
+        if burst and m.timer and n < MAX_SEND - c.tn and c.type == SOCK_STREAM and c.mode != 2:
+            m.writing = True
             c.keep(mv, off, n)
+            m.writing = False
+            m.queued()
             k = n
         else:
             k = self._out(c, mv, off, n)

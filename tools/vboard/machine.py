@@ -1044,3 +1044,42 @@ class WDT:
     def feed(self):
         self.last_feed = _ticks_ms()
         self.feeds += 1
+
+
+class Timer:
+    """A software timer: a thread waits `period` ms, then `micropython.schedule`s the callback,
+    so it runs in the main thread between bytecodes, as the ports' soft timer callbacks do."""
+
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id=-1, **kw):
+        self._gen = 0
+        if kw:
+            self.init(**kw)
+
+    def init(self, mode=PERIODIC, period=-1, callback=None, freq=-1):
+        import _thread
+
+        if freq > 0:
+            period = 1000 // freq
+        self._gen += 1
+        _thread.start_new_thread(self._run, (self._gen, mode, max(1, period), callback))
+
+    def _run(self, gen, mode, period, callback):
+        import micropython
+
+        while gen == self._gen:
+            time.sleep_ms(period)
+            if gen != self._gen:
+                return
+            if callback is not None:
+                try:
+                    micropython.schedule(callback, self)
+                except RuntimeError:  # the schedule queue is full: try at the next period
+                    continue
+            if mode == Timer.ONE_SHOT:
+                return
+
+    def deinit(self):
+        self._gen += 1
