@@ -667,12 +667,6 @@ class Modem(Events):
         self.at.poll()
         if self.at.data_mode:
             return self.state == STAT_GOT_IP  # the UART belongs to a transparent connection
-        for s in self.sockets:  # coalesced writes wait no longer than the next check
-            if s is not None and s.tn:
-                try:
-                    yield from s.g_flush()
-                except OSError:
-                    pass  # still queued; the socket's next call reports it
         clock = self.clock
         if self.state == STAT_GOT_IP and not self._pdp_lost and not self._restarted:
             return True
