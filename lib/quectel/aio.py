@@ -573,23 +573,16 @@ class ASocket:
         return bytes(out)
 
     async def readline(self):
-        """Up to and including b"\\n", or what is left at EOF."""
+        """Up to and including b"\n", or what is left at EOF."""
         c = self.c
         rx = c.ring(c.rxsize)
         out = bytearray()
-        while True:
-            if len(rx):
-                i = rx.find(b"\n")
-                end = len(rx) if i < 0 else i + 1
-                out.extend(rx.mv[rx.r : rx.r + end])
-                rx.r += end
-                if i >= 0:
-                    return bytes(out)
-            rx.r = rx.w = 0
+        while not c.take_line(out):
             k = await self.recv_into(rx.buf)
             if not k:
-                return bytes(out)
+                break
             rx.w = k
+        return bytes(out)
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -626,19 +619,12 @@ class ASocket:
                 self._out = out[sent:]
                 raise self.c._timed_out()
 
-    async def _send_all(self, mv, off, n):
+    async def _send_all(self, mv, off, n, addr=None):
         c = self.c
-        end = off + n
-        start = off
-        while off < end:
-            k = min(end - off, 1460)
-            if c.wr.op:
-                await self.am.until(c.wr.free)  # a cancelled send is still finishing
-            c.wr.send(mv, off, k)
-            if not await self.am._drive(c.wr.g_steps()):
-                break
-            off += k
-        return off - start
+        if c.wr.op:
+            await self.am.until(c.wr.free)  # a cancelled send is still finishing
+        c.wr.send(mv, off, n, addr)
+        return await self.am._drive(c.wr.g_steps())
 
     async def send(self, buf):
         """One datagram (UDP client) or up to 1460 bytes (TCP); returns the count sent."""
@@ -670,10 +656,8 @@ class ASocket:
         if c.cid < 0:
             await self.bind(("0.0.0.0", 0))
         c.check()
-        if c.wr.op:
-            await self.am.until(c.wr.free)
-        c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else (host, port))
-        if not await self.am._drive(c.wr.g_steps()):
+        addr = None if c.service == "UDP" else (host, port)
+        if await self._send_all(mv, 0, len(mv), addr) < len(mv):
             raise c._timed_out()
         return len(mv)
 

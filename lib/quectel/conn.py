@@ -196,13 +196,15 @@ class Op:
             c._tgot = 0
 
     def send(self, mv, off, n, addr=None):
-        """One AT+QISEND of mv[off:off+n] (n <= 1460): step() gives True when sent, False
-        when the socket's timeout ran out first. SEND FAIL (the module's buffer is full)
-        backs off and retries, never dropping or duplicating data."""
+        """Send mv[off:off+n] in AT+QISENDs of at most 1460 bytes (one datagram for UDP):
+        step() gives the count sent, less than n when the socket's timeout ran out first.
+        SEND FAIL (the module's buffer is full) backs off and retries, never dropping or
+        duplicating data."""
         self.op = _S
         self.buf = mv
-        self.off = off
-        self.n = n
+        self.off = self.start = off
+        self.end = off + n
+        self.n = min(n, MAX_SEND)
         self.addr = addr
         self.t0 = self.c.modem.clock.ticks_ms()
         self.pause = 10
@@ -333,7 +335,7 @@ class Op:
             limit = c.modem.policy.at_ms if c.timeout is None else c.timeout
             pause = self.pause
             if clock.ticks_diff(clock.ticks_ms(), self.t0) + pause > limit:
-                return self._done(False)
+                return self._done(self.off - self.start)
             self.pause = min(pause * 2, 500)
             self.op = _S
             return self._wait(None, pause)
@@ -344,7 +346,13 @@ class Op:
         except QuectelError:
             self._done(None)
             raise
-        return self._done(True)
+        self.off += self.n
+        if self.off < self.end:  # the next chunk, with a fresh back-off
+            self.n = min(self.end - self.off, MAX_SEND)
+            self.t0 = clock.ticks_ms()
+            self.pause = 10
+            return self._send_step(_S)
+        return self._done(self.off - self.start)
 
 
 class Conn:
@@ -412,6 +420,18 @@ class Conn:
     def readable(self):
         return (self.held() or (self.avail and self.mode == BUFFER) or self.eof or self.dead
                 or self._tgot or self.queue or self.cid < 0)  # fmt: skip
+
+    def take_line(self, out):
+        """Move held bytes up to and including b"\n" to out; whether the line is whole."""
+        rx = self.rx
+        if len(rx):
+            i = rx.find(b"\n")
+            end = len(rx) if i < 0 else i + 1
+            out.extend(rx.mv[rx.r : rx.r + end])
+            rx.r += end
+            return i >= 0
+        rx.r = rx.w = 0
+        return False
 
     def at_eof(self):
         return self.eof and not self.avail and not self.held()
@@ -595,18 +615,6 @@ class Conn:
             self.avail = k == MAX_READ
             rx.put(chunk, 0, k)
 
-    def g_send_all(self, mv, off, n):
-        """mv[off:off+n] in 1460-byte commands; returns the count sent before a timeout."""
-        end = off + n
-        start = off
-        while off < end:
-            k = min(end - off, MAX_SEND)
-            self.wr.send(mv, off, k)
-            if not (yield from self.wr.g_steps()):
-                break
-            off += k
-        return off - start
-
     def keep(self, mv, off, n):
         """Queue a small write (n <= room) for the next flush: see Socket.write."""
         if self.tx is None:
@@ -625,7 +633,8 @@ class Conn:
     def g_flush(self):
         """Send what is queued."""
         if self.tn and self.cid >= 0 and not self.dead:
-            self.flushed((yield from self.g_send_all(memoryview(self.tx), 0, self.tn)))
+            self.wr.send(memoryview(self.tx), 0, self.tn)
+            self.flushed((yield from self.wr.g_steps()))
 
     def _g_qiclose(self):
         m = self.modem

@@ -110,19 +110,6 @@ def _steps(o):
         raise
 
 
-def _send_all(c, mv, off, n):
-    # mv[off:off+n] in 1460-byte commands; the count sent before the timeout ran out.
-    end = off + n
-    start = off
-    while off < end:
-        k = min(end - off, MAX_SEND)
-        c.wr.send(mv, off, k)
-        if not _steps(c.wr):
-            break
-        off += k
-    return off - start
-
-
 class Socket(IOBase):
     """A socket on one of the module's 12 connect IDs; made by `Modem.socket()`.
 
@@ -253,25 +240,16 @@ class Socket(IOBase):
         return bytes(out)
 
     def readline(self):
-        """Read up to and including b"\\n" (or to EOF). Non-blocking: what is there, or None."""
+        """Read up to and including b"\n" (or to EOF). Non-blocking: what is there, or None."""
         c = self.c
         rx = c.ring(c.rxsize)
         out = bytearray()
-        while True:
-            if len(rx):
-                i = rx.find(b"\n")
-                end = len(rx) if i < 0 else i + 1
-                out.extend(rx.mv[rx.r : rx.r + end])
-                rx.r += end
-                if i >= 0:
-                    return bytes(out)
-            rx.r = rx.w = 0
+        while not c.take_line(out):
             k = self.readinto(rx.buf)
-            if k is None:
-                return bytes(out) if out else None
             if not k:
-                return bytes(out)
+                return bytes(out) if out or k == 0 else None
             rx.w = k
+        return bytes(out)
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -291,7 +269,8 @@ class Socket(IOBase):
 
             self._run(g_raw_write(c, mv, off, n))
             return n
-        return _send_all(c, mv, off, n)
+        c.wr.send(mv, off, n)
+        return _steps(c.wr)
 
     def send(self, buf):
         """Send up to 1460 bytes (one AT+QISEND, at once); returns how many were taken."""
@@ -351,7 +330,7 @@ class Socket(IOBase):
             self.bind(("0.0.0.0", 49152 + (c.modem.clock.ticks_ms() & 0x3FFF)))
         c.check()
         c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else (host, port))
-        if not _steps(c.wr):
+        if _steps(c.wr) < len(mv):
             raise c._timed_out()
         return len(mv)
 
