@@ -277,11 +277,12 @@ def _libdir(tmp_path, with_async):
 
 
 def run_mqtt_suite(tmp_path, broker_port, names, extra_path=()):
-    from conftest import SPEED
+    from conftest import SPEED as speed
     from test_device import MICROPYTHON, micropython_path
     from virtual_module import VirtualModule
 
-    with VirtualModule(speed=SPEED, powered=False) as vm:
+    speed = int(os.environ.get("MQTT_TEST_SPEED") or speed)  # 1: the library's real timing
+    with VirtualModule(speed=speed, powered=False) as vm:
         peer = RawMQTT(broker_port, "host-peer")
         peer.subscribe("dev/out/#", 1)
         errors = []
@@ -294,7 +295,7 @@ def run_mqtt_suite(tmp_path, broker_port, names, extra_path=()):
                 CTL_PORT=str(srv.getsockname()[1]),
                 QUECTEL_UART="127.0.0.1:%d" % vm.port,
                 QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
-                QUECTEL_SPEED=str(SPEED),
+                QUECTEL_SPEED=str(speed),
             )
             proc = subprocess.run([MICROPYTHON, SUITE, *names], env=dict(os.environ, **env),
                                   capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
