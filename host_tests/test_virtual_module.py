@@ -1296,3 +1296,40 @@ def test_binary_roundtrip_property(vm):
     roundtrip()
     peer.close()
     u.close()
+
+
+def test_direct_push_announces_up_to_push_max():
+    # Section 2.16.2 gives no cap on <currentrecvlength>: with push_max=4096 one URC carries
+    # up to 4096 bytes, as real modules do.
+    with VirtualModule(speed=SPEED, push_max=4096) as vm:
+        u = Uart(vm.port)
+        u.x("ATE0", b"ATE0\r\r\nOK\r\n")
+        activate(u)
+        srv, port = listener()
+        open_tcp(u, port, mode=1)
+        peer, _ = srv.accept()
+        blob = bytes(range(256)) * 40
+        peer.sendall(blob)
+        got, sizes = b"", []
+        while len(got) < len(blob):
+            head = u.read_until(rb'\r\n\+QIURC: "recv",0,(\d+)\r\n')
+            sizes.append(int(re.search(rb",(\d+)\r\n$", head).group(1)))
+            got += u.read_exact(sizes[-1])
+            u.expect(b"\r\n")
+        assert got == blob and max(sizes) > 1500 and max(sizes) <= 4096, sizes
+        peer.close()
+        u.close()
+
+
+def test_log_never_shows_the_password_or_the_pin():
+    lines = []
+    with VirtualModule(speed=SPEED, log=lines.append, sim="SIM PIN") as vm:
+        u = Uart(vm.port)
+        u.x("ATE0", b"ATE0\r\r\nOK\r\n")
+        u.x('AT+CPIN="1234"', b"\r\nOK\r\n")
+        u.x('AT+QICSGP=1,1,"apn","user","s3cret",3', b"\r\nOK\r\n")
+        u.x("AT+QICSGP=1", b'\r\n+QICSGP: 1,"apn","user","s3cret",3\r\n\r\nOK\r\n')
+        u.close()
+    log = "\n".join(lines)
+    assert "QICSGP" in log and "CPIN" in log
+    assert "s3cret" not in log and "1234" not in log, log

@@ -40,6 +40,7 @@ import argparse
 import datetime
 import heapq
 import random
+import re
 import selectors
 import signal
 import socket
@@ -133,6 +134,18 @@ class _CmeError(Exception):
 
 
 _DEFER = object()  # handler returned: it answers later by itself
+
+
+# Secrets never reach the log: the password of AT+QICSGP (and of its read answer) and the PIN.
+_SECRETS = re.compile(
+    rb'((?:AT\+QICSGP=|\+QICSGP: )[^"\r]*"[^"]*","[^"]*",")([^"]*)|((?:AT\+CPIN=")[^"]*)', re.I
+)
+
+
+def _redact(data):
+    return _SECRETS.sub(
+        lambda m: m.group(1) + b"<redacted>" if m.group(1) else b'AT+CPIN="<redacted>', data
+    )
 
 
 def _is_ipv4(s):
@@ -288,6 +301,7 @@ class VirtualModule:
         rx_buffer=65536,
         send_buffer=16384,
         split_pause_ms=5,
+        push_max=MAX_READ,
         seed=None,
         log=None,
     ):
@@ -321,6 +335,9 @@ class VirtualModule:
         self.rx_buffer = rx_buffer
         self.send_buffer = send_buffer
         self.split_pause_ms = split_pause_ms
+        # Largest payload of one direct-push "recv" URC: section 2.16.2 sets no cap on
+        # <currentrecvlength>, and real modules announce 4096 bytes at once.
+        self.push_max = push_max
         self._rand = random.Random(seed)
         self._log = log
         self._initially_powered = powered
@@ -883,7 +900,7 @@ class VirtualModule:
             self._f_garble -= k
             data = bytes(self._rand.randrange(256) for _ in range(k)) + bytes(data[k:])
         self._out.append(bytes(data))
-        self._trace("<- %r" % (bytes(data[:200]),))
+        self._trace("<- %r" % (_redact(bytes(data[:200])),))
 
     def _after_output(self, fn):
         """Run fn once everything queued so far has been written."""
@@ -1092,7 +1109,7 @@ class VirtualModule:
     def _uart_input(self, data):
         if not self._powered() or self._silent():
             return
-        self._trace("-> %r" % (data[:200],))
+        self._trace("-> %r" % (_redact(bytes(data[:200])),))
         if self._tmode is not None:
             self._tm_input(data, self.now_ms())
             return
@@ -2255,7 +2272,7 @@ class VirtualModule:
         if self._tmode == c.cid:
             n = self.rx_buffer - len(c.rx) if self._pp_count else 65536
         elif c.mode == 1:
-            n = MAX_READ * 8
+            n = max(MAX_READ * 8, self.push_max)
         else:
             n = self.rx_buffer - len(c.rx)
         if n <= 0:
@@ -2279,8 +2296,8 @@ class VirtualModule:
             return
         if c.mode == 1:
             c.rx_read += len(data)
-            for i in range(0, len(data), MAX_READ):
-                chunk = data[i : i + MAX_READ]
+            for i in range(0, len(data), self.push_max):
+                chunk = data[i : i + self.push_max]
                 self._urc(b'\r\n+QIURC: "recv",%d,%d\r\n' % (c.cid, len(chunk)) + chunk + b"\r\n")
             return
         c.rx += data
@@ -2574,8 +2591,8 @@ class VirtualModule:
             data = bytes(c.rx)
             c.rx.clear()
             c.rx_read += len(data)
-            for i in range(0, len(data), MAX_READ):
-                chunk = data[i : i + MAX_READ]
+            for i in range(0, len(data), self.push_max):
+                chunk = data[i : i + self.push_max]
                 self._urc(b'\r\n+QIURC: "recv",%d,%d\r\n' % (c.cid, len(chunk)) + chunk + b"\r\n")
         else:
             while c.dgrams:
@@ -2895,6 +2912,8 @@ def main(argv=None):
     ap.add_argument("--ip", default="10.7.157.1", help="IP address of context 1")
     ap.add_argument("--sim", default="READY", help='SIM state: READY, absent, "SIM PIN"')
     ap.add_argument("--seed", type=int, default=None, help="random seed (garble fault)")
+    ap.add_argument("--push-max", type=int, default=MAX_READ,
+                    help="largest direct-push announcement in bytes (default 1500)")  # fmt: skip
     ap.add_argument("-v", "--verbose", action="store_true", help="log UART traffic to stderr")
     args = ap.parse_args(argv)
 
@@ -2909,7 +2928,7 @@ def main(argv=None):
         host=host, port=port, pin_port=pin_port, speed=args.speed, baud=args.baud,
         powered=not args.off, boot_ms=args.boot_ms, pwrkey_on_ms=args.pwrkey_on_ms,
         qiact_ms=args.qiact_ms, dns=dns, ip=args.ip, pwrkey_off_ms=args.pwrkey_off_ms,
-        sim=args.sim, seed=args.seed, log=log, pin_host=pin_host,
+        sim=args.sim, seed=args.seed, log=log, pin_host=pin_host, push_max=args.push_max,
     )  # fmt: skip
     vm.start()
     for f in args.fault:
