@@ -415,7 +415,10 @@ class Socket(IOBase):
             c = self.c
             if c.cid >= 0 and not c.dead:
                 if c.tn:
-                    self.flush()
+                    try:
+                        self.flush()
+                    except OSError:
+                        pass  # poll reports, never raises: the next call gives the error
                 c.modem.at.poll()
             r = 0
             if arg & _POLLIN and c.readable():
