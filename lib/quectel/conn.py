@@ -53,12 +53,11 @@ def byte_view(buf):
     its raw bytes. Anything else is a TypeError."""
     if isinstance(buf, (bytes, bytearray)):
         return buf
+    if isinstance(buf, memoryview) and getattr(buf, "itemsize", 1) == 1:
+        return buf
     if isinstance(buf, str):
         return buf.encode()
-    mv = memoryview(buf)  # TypeError for what has no buffer (a list, an int)
-    if isinstance(buf, memoryview) and getattr(mv, "itemsize", 1) == 1:
-        return buf
-    return bytes(mv)  # an array: its raw bytes, copied once (MicroPython has no item size)
+    return bytes(memoryview(buf))  # an array: its raw bytes, copied once; a list: TypeError
 
 
 class Ring:
