@@ -344,10 +344,14 @@ def run_transfers(baud, tcp, udp, heap):
         row["efficiency_both"] = 100.0 * n / max(1, row["uart_to_module"] + row["uart_to_host"])
         row["bytes_per_s"] = n / row["seconds"]
         if baud:
-            # What the throttled line could carry in that time: baud/10 B/s plus the virtual
-            # UART's token bucket (20 ms of bytes + 1), full at the start of the transfer.
+            # What the throttled line could carry in that time (baud/10 B/s), with no
+            # allowance for the virtual UART's initial token bucket. The interval starts before
+            # the first byte is written (send: before the device is told to go; recv: before the
+            # peer writes) and ends at or after the last byte is delivered (send: the peer's
+            # last byte; recv: the device's DONE line), so it is never shorter than
+            # first byte written -> last byte delivered.
             rate = baud / 10.0
-            row["line_capacity"] = rate * row["seconds"] + rate * 0.02 + 1
+            row["line_capacity"] = rate * row["seconds"]
             row["line_rate"] = 100.0 * n / row["line_capacity"]
         row["heap_per_kb"] = res["heap_per_kb"]
         row["mode_after"] = res["mode_after"]
@@ -555,8 +559,8 @@ def table(r):
         if not rows:
             continue
         L.append(
-            "Line-rate throughput at %d baud: payload / (%d B/s x seconds + 20 ms burst)"
-            % (baud, baud // 10)
+            "Line-rate throughput at %d baud: payload / (%d B/s x seconds from first byte"
+            " written to last byte delivered; no allowance)" % (baud, baud // 10)
         )
         L.append(
             "  %-12s %-5s %9s %8s %10s %8s %8s  %s"
