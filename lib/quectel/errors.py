@@ -93,49 +93,136 @@ _ERRNO = {554: errno.ECONNREFUSED, 555: errno.ECONNRESET, 557: errno.EINVAL,
           568: errno.EADDRINUSE, 569: errno.ENOMEM, 571: errno.ETIMEDOUT,
           574: errno.EHOSTUNREACH}  # fmt: skip
 
-# Chapter 3, table 1: code, class name, the manual's description. Each becomes a
-# TCPIPError subclass of this module (errors.DNSFailed, ...), made from the table so that
-# the 23 classes cost no bytecode each.
-_TABLE = (
-    (552, "UnknownError", "Unknown error"),
-    (553, "OperationBlocked", "Operation blocked"),
-    (554, "OpenFailed", "Open connection failed"),
-    (555, "ConnectionClosed", "Connection has been closed"),
-    (556, "PDPActivationFailed", "Active PDP failed"),
-    (557, "InvalidIPAddress", "Invalid IP address"),
-    (558, "InvalidParameters", "Invalid parameters"),
-    (559, "NotSupported", "Operation not supported"),
-    (560, "SocketCreateFailed", "Create socket failed"),
-    (561, "InvalidSocketID", "Invalid socket ID"),
-    (562, "SocketIDInUse", "Specified socket index has been used"),
-    (563, "PDPAlreadyActive", "PDP has already been activated"),
-    (564, "InvalidAppType", "Invalid APP type"),
-    (565, "DNSFailed", "DNS parse failed"),
-    (566, "InvalidOperation", "Invalid operation"),
-    (567, "ListenFailed", "Socket listen failed"),
-    (568, "BindFailed", "Bind socket failed"),
-    (569, "OutOfMemory", "Memory not enough"),
-    (570, "SocketIDUnused", "Socket index unused"),
-    (571, "OperationTimeout", "Operation timeout"),
-    (572, "NTPNoResponse", "No NTP response returns"),
-    (573, "PDPActivating", "PDP is activating"),
-    (574, "DNSBusy", "DNS parse busy"),
-)
-_CLASSES = {}
-for _code, _cls, _ in _TABLE:
-    _CLASSES[_code] = globals()[_cls] = type(_cls, (TCPIPError,), {"code": _code})
+
+class UnknownError(TCPIPError):
+    code = 552
+
+
+class OperationBlocked(TCPIPError):
+    code = 553
+
+
+class OpenFailed(TCPIPError):
+    code = 554
+
+
+class ConnectionClosed(TCPIPError):
+    code = 555
+
+
+class PDPActivationFailed(TCPIPError):
+    code = 556
+
+
+class InvalidIPAddress(TCPIPError):
+    code = 557
+
+
+class InvalidParameters(TCPIPError):
+    code = 558
+
+
+class NotSupported(TCPIPError):
+    code = 559
+
+
+class SocketCreateFailed(TCPIPError):
+    code = 560
+
+
+class InvalidSocketID(TCPIPError):
+    code = 561
+
+
+class SocketIDInUse(TCPIPError):
+    code = 562
+
+
+class PDPAlreadyActive(TCPIPError):
+    code = 563
+
+
+class InvalidAppType(TCPIPError):
+    code = 564
+
+
+class DNSFailed(TCPIPError):
+    code = 565
+
+
+class InvalidOperation(TCPIPError):
+    code = 566
+
+
+class ListenFailed(TCPIPError):
+    code = 567
+
+
+class BindFailed(TCPIPError):
+    code = 568
+
+
+class OutOfMemory(TCPIPError):
+    code = 569
+
+
+class SocketIDUnused(TCPIPError):
+    code = 570
+
+
+class OperationTimeout(TCPIPError):
+    code = 571
+
+
+class NTPNoResponse(TCPIPError):
+    code = 572
+
+
+class PDPActivating(TCPIPError):
+    code = 573
+
+
+class DNSBusy(TCPIPError):
+    code = 574
+
+
+# Chapter 3, table 1: code -> (class, the manual's description).
+_TABLE = {
+    0: (TCPIPError, "Operate successfully"),
+    552: (UnknownError, "Unknown error"),
+    553: (OperationBlocked, "Operation blocked"),
+    554: (OpenFailed, "Open connection failed"),
+    555: (ConnectionClosed, "Connection has been closed"),
+    556: (PDPActivationFailed, "Active PDP failed"),
+    557: (InvalidIPAddress, "Invalid IP address"),
+    558: (InvalidParameters, "Invalid parameters"),
+    559: (NotSupported, "Operation not supported"),
+    560: (SocketCreateFailed, "Create socket failed"),
+    561: (InvalidSocketID, "Invalid socket ID"),
+    562: (SocketIDInUse, "Specified socket index has been used"),
+    563: (PDPAlreadyActive, "PDP has already been activated"),
+    564: (InvalidAppType, "Invalid APP type"),
+    565: (DNSFailed, "DNS parse failed"),
+    566: (InvalidOperation, "Invalid operation"),
+    567: (ListenFailed, "Socket listen failed"),
+    568: (BindFailed, "Bind socket failed"),
+    569: (OutOfMemory, "Memory not enough"),
+    570: (SocketIDUnused, "Socket index unused"),
+    571: (OperationTimeout, "Operation timeout"),
+    572: (NTPNoResponse, "No NTP response returns"),
+    573: (PDPActivating, "PDP is activating"),
+    574: (DNSBusy, "DNS parse busy"),
+}
 
 
 def error_text(code):
     """The manual's description of a chapter 3 error code."""
-    if code == 0:
-        return "Operate successfully"
-    for c, _, text in _TABLE:
-        if c == code:
-            return text
-    return "Error %d" % code
+    entry = _TABLE.get(code)
+    return entry[1] if entry else "Error %d" % code
 
 
 def error_for(code, text=None, command=None):
     """The exception for a chapter 3 error code; unknown codes give a plain `TCPIPError`."""
-    return _CLASSES.get(code, TCPIPError)(text or error_text(code), code, command)
+    entry = _TABLE.get(code)
+    cls = entry[0] if entry else TCPIPError
+    return cls(text or error_text(code), code, command)
