@@ -201,6 +201,87 @@ class UDPPeer:
         self.sock.close()
 
 
+class HTTPPeer(_Server):
+    """Answers each HTTP request (headers + Content-Length body) with a small 200."""
+
+    def serve(self, c):
+        c.settimeout(30)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                d = c.recv(4096)
+                if not d:
+                    return
+                data += d
+            head, _, rest = data.partition(b"\r\n\r\n")
+            n = 0
+            for h in head.split(b"\r\n")[1:]:
+                k, _, v = h.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    n = int(v)
+            while len(rest) < n:
+                d = c.recv(4096)
+                if not d:
+                    return
+                rest += d
+            c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        finally:
+            c.close()
+
+
+class CountingModule(VirtualModule):
+    """The virtual module, counting AT+QISEND data commands (length > 0)."""
+
+    qisends = 0
+
+    def _h_qisend(self, kind, p):
+        if kind == "write" and len(p) >= 2 and p[1] not in ("0", b"0"):
+            self.qisends += 1
+        return super()._h_qisend(kind, p)
+
+
+def run_post(rounds=3):
+    """micropython-lib requests POSTs of a telemetry-sized JSON body through quectel.socket.use,
+    without a board timer (every write its own AT+QISEND) and with one (small writes
+    coalesced): AT+QISEND data commands and UART bytes (both directions) per POST."""
+    return {"uncoalesced": post_rows(rounds, False), "coalesced": post_rows(rounds, True)}
+
+
+def post_rows(rounds, timer):
+    http = HTTPPeer()
+    rows = []
+    try:
+        with CountingModule(speed=1) as vm:
+            env = {"BENCH_HTTP": str(http.port), "BENCH_POSTS": str(rounds),
+                   "BENCH_TIMER": "1" if timer else "0"}  # fmt: skip
+            dev = Device("post", vm, env)
+            try:
+                for _ in range(rounds):
+                    line = dev.next()
+                    if line is None or not line.startswith("READY"):
+                        raise RuntimeError("device: %r\n%s" % (line, "\n".join(dev.out[-30:])))
+                    vm.reset_counters()
+                    vm.qisends = 0
+                    t0 = time.monotonic()
+                    dev.go()
+                    line = dev.next()
+                    if line != "DONE":
+                        raise RuntimeError("device: %r\n%s" % (line, "\n".join(dev.out[-30:])))
+                    rows.append({"qisend": vm.qisends, "uart_to_module": vm.rx_bytes,
+                                 "uart_to_host": vm.tx_bytes,
+                                 "seconds": time.monotonic() - t0})  # fmt: skip
+                rc = dev.wait()
+            finally:
+                dev.kill()
+    finally:
+        http.close()
+    if rc != 0:
+        raise RuntimeError("device exited with %d:\n%s" % (rc, "\n".join(dev.out[-30:])))
+    for row, res in zip(rows, [x for x in dev.results if x["kind"] == "post"], strict=True):
+        row["status"] = res["status"]
+    return rows
+
+
 # ---- the device process ----------------------------------------------------------------------
 
 
@@ -662,6 +743,16 @@ def table(r):
             % (s["import_heap_mpy"], s["import_heap_py"])
         )
         L.append("")
+    p = r.get("post")
+    if p:
+        L.append("requests POST of a telemetry JSON body, per POST (open to close, all AT bytes)")
+        L.append("  %-34s %8s %10s %10s %8s" % ("", "QISEND", "to-module", "to-host", "status"))
+        for key, what in (("uncoalesced", "no board timer: a QISEND per write"),
+                          ("coalesced", "board timer: small writes coalesced")):  # fmt: skip
+            for x in p[key]:
+                cells = (what, x["qisend"], x["uart_to_module"], x["uart_to_host"], x["status"])
+                L.append("  %-34s %8d %10d %10d %8s" % cells)
+        L.append("")
     t = r.get("latency")
     if t:
         L.append(
@@ -686,7 +777,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small transfers (a smoke run)")
     ap.add_argument(
         "--only",
-        default="wire,throughput,canned,echo,code,latency",
+        default="wire,throughput,canned,echo,code,latency,post",
         help="comma-separated sections (default: all)",
     )
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
@@ -733,6 +824,9 @@ def main(argv=None):
         if "code" in only:
             step("code size")
             section("code", run_code_size, tmp)
+        if "post" in only:
+            step("requests POST: QISEND count and UART bytes")
+            section("post", run_post)
         if "latency" in only:
             step("latency")
             section("latency", run_latency)

@@ -49,12 +49,12 @@ def pattern_block():
     return b
 
 
-def modem_up():
+def modem_up(**kw):
     from quectel import Modem
 
     import boards.virtual as board
 
-    m = Modem.for_board(board)
+    m = Modem.for_board(board, **kw)
     m.connect("internet")
     return m
 
@@ -301,10 +301,11 @@ def canned_socket(uart, mode=0, rxbuf=1500):
     m = Modem(uart, clock=StepClock())
     m.state = STAT_GOT_IP
     s = Socket(m, 2, 1, 0, mode, rxbuf)
-    s.cid = 0
-    s.service = "TCP"
-    s._avail = mode == 0
-    m.sockets[0] = s
+    c = s.c
+    c.cid = 0
+    c.service = "TCP"
+    c.avail = mode == 0
+    m.sockets[0] = c
     return s
 
 
@@ -367,12 +368,14 @@ def canned():
             gc.enable()
             out[name] = None
             out[name + "_error"] = "%s: %s" % (type(e).__name__, e)
-        out[name + "_switch"] = s._switch or s.modem.at.busy
+        out[name + "_switch"] = s.c._switch or s.c.modem.at.busy
 
     # transparent mode: the UART carries only payload
     s = canned_socket(BlobUART(bytes(1500 * (rounds + 1)), 1500), S.BUFFER)
-    s._transparent_begin()
-    s.modem.at.enter_data(s)
+    from quectel import transparent
+
+    transparent.begin(s.c)
+    s.c.modem.at.enter_data(s.c)
     s.recv_into(buf)
     out["transparent_recv"] = measure(recv_loop(s, 1500 * rounds), 1500 * rounds)
 
@@ -398,8 +401,34 @@ def imports():
     result(kind="imports", heap=gc.mem_alloc() - a0)
 
 
+# ---- one requests POST (QISEND count and UART bytes counted by the host) ----------------------
+
+
+def post():
+    import quectel.socket
+
+    # BENCH_TIMER=0: no board timer, so every write is its own AT+QISEND (as before #16.6).
+    modem = modem_up() if os.getenv("BENCH_TIMER") != "0" else modem_up(timer=None)
+    quectel.socket.use(modem)
+    import requests
+
+    url = "http://127.0.0.1:%s/telemetry" % os.getenv("BENCH_HTTP")
+    rounds = int(os.getenv("BENCH_POSTS") or "3")
+    # The shape of firmware/main.py's telemetry report.
+    body = {"board": "virtual", "seq": 0, "uptime_ms": 123456, "time": [2026, 12, 2, 22, 0, 0],
+            "mem_free": 100000, "ip": modem.ip, "simulated_temperature_c": 21.3}  # fmt: skip
+    for i in range(rounds):
+        body["seq"] = i
+        sync("READY post %d" % i)
+        r = requests.post(url, json=body)
+        status = r.status_code
+        r.close()
+        result(kind="post", status=status)
+        print("DONE")
+
+
 SCENARIOS = {"transfer": transfer, "latency": latency, "echo": echo, "canned": canned,
-             "imports": imports}  # fmt: skip
+             "imports": imports, "post": post}  # fmt: skip
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1] if len(sys.argv) > 1 else os.getenv("BENCH_SCENARIO")]()

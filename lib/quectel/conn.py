@@ -31,7 +31,6 @@ BUFFER = 0
 PUSH = 1
 TRANSPARENT = 2
 
-IDLE_MS = const(20)  # a small write this soon after the last one is coalesced with it
 WAIT = -1  # what step() returns while its operation waits
 
 # Operations and their states (Conn._op).
@@ -46,12 +45,15 @@ _WHY = const(8)  # AT+QIGETERROR running
 _STAT_NO_RESPONSE = const(-4)
 
 
+_BYTES = (bytes, bytearray)  # built once: a tuple display in the call would allocate per call
+
+
 def byte_view(buf):
     """buf as a bytes-like object whose len() is its byte count: bytes, bytearray and byte
     memoryviews as they are; a `str` as its UTF-8 bytes (as MicroPython's own socket sends
     it: micropython-lib's requests writes header names as str); an array of wider items as
     its raw bytes. Anything else is a TypeError."""
-    if isinstance(buf, (bytes, bytearray)):
+    if isinstance(buf, _BYTES):
         return buf
     if isinstance(buf, memoryview) and getattr(buf, "itemsize", 1) == 1:
         return buf
@@ -374,7 +376,7 @@ class Conn:
         self.tx = None  # coalesced small writes (allocated on first use)
         self.tn = 0
         clock = modem.clock
-        self.t_last = clock.ticks_add(clock.ticks_ms(), -IDLE_MS)  # ticks of the last write
+        self.t_last = clock.ticks_add(clock.ticks_ms(), -(1 << 28))  # last write: long ago
         self.avail = False  # the module holds data for us (buffer access mode)
         self.eof = False  # the peer closed ("closed" URC, NO CARRIER)
         self.dead = None  # why the connection can no longer work (pdpdeact, restart)

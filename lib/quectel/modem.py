@@ -17,7 +17,6 @@ except ImportError:  # CPython: no timers, writes are never queued
 
 
 from . import parse
-from .conn import IDLE_MS
 from .engine import ATEngine, Events, _name
 from .errors import (
     ATError,
@@ -107,13 +106,14 @@ class Modem(Events):
     Pins are `machine.Pin` objects or None; the `*_active` levels say which level asserts
     them (boards that drive PWRKEY through a transistor invert it). `clock` is injectable.
     `timer`, a `machine.Timer`, lets sockets coalesce small writes: it sends what they
-    queued once no write came for a moment (without one, every write is sent at once).
+    queued once no write came for `coalesce_ms` (without one, every write is sent at once).
     """
 
     def __init__(self, uart, pwrkey=None, reset=None, dtr=None, status=None,
                  pwrkey_active=0, reset_active=0, dtr_active=0, status_active=1,
                  clock=None, rxbuf=1600, context=1, policy=None, on_change=None,
-                 timer=None):  # fmt: skip
+                 timer=None, coalesce_ms=20):  # fmt: skip
+        check_int(coalesce_ms, 1, 10000, "coalesce_ms")
         self.at = ATEngine(uart, rxbuf, clock, self)
         self.clock = self.at.clock
         self.policy = policy or Policy()
@@ -150,6 +150,7 @@ class Modem(Events):
         self._pushing = None
         self._off = False  # we powered it off, or it does not answer and has no PWRKEY
         self.timer = timer
+        self.coalesce_ms = coalesce_ms
         self._armed = False
         self.writing = False  # a socket is queueing a write: the timer must not flush now
         self._tick_cb = self._tick  # bound once: the timer allocates nothing
@@ -706,7 +707,7 @@ class Modem(Events):
         if not self._armed:
             self._armed = True
             t = self.timer
-            t.init(mode=t.ONE_SHOT, period=IDLE_MS, callback=self._tick_cb)
+            t.init(mode=t.ONE_SHOT, period=self.coalesce_ms, callback=self._tick_cb)
 
     def _tick(self, _):
         try:
@@ -725,7 +726,7 @@ class Modem(Events):
         clock = self.clock
         for c in self.sockets:
             if c is not None and c.tn:
-                if clock.ticks_diff(clock.ticks_ms(), c.t_last) < IDLE_MS:
+                if clock.ticks_diff(clock.ticks_ms(), c.t_last) < self.coalesce_ms:
                     self.queued()  # written to just now: wait for the rest
                     continue
                 try:

@@ -13,7 +13,6 @@ import sys
 
 from .conn import (  # noqa: F401  (BUFFER, PUSH, TRANSPARENT re-exported)
     BUFFER,
-    IDLE_MS,
     MAX_READ,
     MAX_SEND,
     PUSH,
@@ -265,9 +264,11 @@ class Socket(IOBase):
         if c.tn:
             self.flush()
         if c.mode == TRANSPARENT and c.modem.at.data_mode:
-            from .transparent import g_raw_write
-
-            self._run(g_raw_write(c, mv, off, n))
+            raw_write = _raw_write()
+            ms = raw_write(c, mv, off, n)
+            if ms:
+                self._run(_pause(ms))
+                raw_write(c, mv, off + n - 1, 1)
             return n
         c.wr.send(mv, off, n)
         return _steps(c.wr)
@@ -294,15 +295,15 @@ class Socket(IOBase):
         """Stream write, `write(buf[, len])` or `write(buf, off, len)`: the count sent (all
         of it unless non-blocking and the module's buffer filled up), None if nothing could
         be sent. With a board timer (Modem(timer=)) a small write that follows the last
-        within IDLE_MS is queued with it and shares its AT+QISEND: the queue goes out once no
-        write came for IDLE_MS, at 1460 bytes, before a read, on close and flush(); a write
-        after a quiet spell is sent at once."""
+        within `modem.coalesce_ms` is queued with it and shares its AT+QISEND: the queue
+        goes out once no write came for that long, at 1460 bytes, before a read, on close
+        and flush(); a write after a quiet spell is sent at once."""
         mv = byte_view(buf)
         off, n = _span(mv, off, n)
         c = self._check_send()
         m = c.modem
         clock = m.clock
-        burst = clock.ticks_diff(clock.ticks_ms(), c.t_last) < IDLE_MS
+        burst = clock.ticks_diff(clock.ticks_ms(), c.t_last) < m.coalesce_ms
         if burst and m.timer and n < MAX_SEND - c.tn and c.type == SOCK_STREAM and c.mode != 2:
             m.writing = True
             c.keep(mv, off, n)
@@ -449,6 +450,20 @@ class Socket(IOBase):
 
     def __exit__(self, *exc):
         self.close()
+
+
+_transparent = None
+
+
+def _raw_write():
+    # quectel.transparent.raw_write, imported once: an import statement per write would
+    # allocate on every write.
+    global _transparent
+    if _transparent is None:
+        from . import transparent
+
+        _transparent = transparent
+    return _transparent.raw_write
 
 
 def _pause(ms):

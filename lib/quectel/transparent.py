@@ -33,10 +33,11 @@ def _g_drained(c):
     c.t_last = c.modem.clock.ticks_ms()
 
 
-def g_raw_write(c, mv, off, n):
-    """Payload straight to the UART. "+++" is an escape only after 1 s of silence, alone
-    within 1 s, then 1 s of silence (section 1.2): a write that would be exactly that is
-    split so the three '+' are more than 1 s apart."""
+def raw_write(c, mv, off, n):
+    """Payload straight to the UART; 0, or the ms to wait before writing the last byte.
+    "+++" is an escape only after 1 s of silence, alone within 1 s, then 1 s of silence
+    (section 1.2): a write that would complete one has all but its last '+' written, and the
+    caller writes that one after the wait, so the three are more than 1 s apart."""
     at = c.modem.at
     clock = c.modem.clock
     now = clock.ticks_ms()
@@ -50,16 +51,16 @@ def g_raw_write(c, mv, off, n):
         if i == n and c.plus + i == 3:
             if n > 1:
                 at.write(mv, off, n - 1)
-            yield (None, _GUARD_MS - clock.ticks_diff(clock.ticks_ms(), c.plus_t))
-            off += n - 1
-            n = 1
+            c.t_last = clock.ticks_ms()
             c.plus = -1
-        elif i < n or c.plus + i > 3:
+            return max(1, _GUARD_MS - clock.ticks_diff(c.t_last, c.plus_t))
+        if i < n or c.plus + i > 3:
             c.plus = -1
         else:
             c.plus += i
     at.write(mv, off, n)
     c.t_last = clock.ticks_ms()
+    return 0
 
 
 def g_leave(c):
