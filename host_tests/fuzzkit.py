@@ -16,6 +16,7 @@ for _sub in ("lib", "tools", "host_tests"):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from engine_io import read_data, send_data  # noqa: E402
 from fakes import ScriptUART, StepClock  # noqa: E402
 from quectel import parse  # noqa: E402
 from quectel.conn import BUFFER, PUSH, SOCK_DGRAM, Conn  # noqa: E402
@@ -110,10 +111,10 @@ def run_exchange(cmd, out, chunks=None, second=GETERROR):
             cid = int(cmd[8:9])
             maxlen = int(cmd.split(b",")[1]) if b"," in cmd else -1
             dst = memoryview(bytearray(1500))
-            got = at.read_data(cid, dst, maxlen, TIMEOUT_MS)
+            got = read_data(at, cid, dst, maxlen, TIMEOUT_MS)
             assert 0 <= got <= (maxlen if maxlen > 0 else 1500), got
         elif cmd.startswith(b"AT+QISEND=") and not cmd.endswith(b",0"):
-            at.send_data(0, b"hello", 0, 5, None, TIMEOUT_MS)
+            send_data(at, 0, b"hello", 0, 5, None, TIMEOUT_MS)
         else:
             m.command(cmd, None, TIMEOUT_MS)
     except QuectelError:

@@ -1,6 +1,7 @@
 """The AT engine against the manual's chapter 4 exchanges, split output, URCs and garbage."""
 
 import pytest
+from engine_io import read_data, send_data
 from fakes import ScriptUART, StepClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,16 +73,16 @@ def test_4_2_tcp_client_buffer_mode():
     ])  # fmt: skip
     assert eng.command(b'AT+QIOPEN=1,0,"TCP","61.190.19.174",8705,0,0', info=b"-") == []
     assert log.urcs == [b"+QIOPEN: 0,0"]
-    st = parse.parse_qistate(eng.command(b"AT+QISTATE=1,0", info=b"+QISTATE:")[0])
-    assert st[5] == parse.STATE_CONNECTED
-    assert eng.send_data(0, b"test", 0, 4) is True
-    assert eng.send_data(0, b"xxtest1", 2, 5) is True
+    st = parse.params(eng.command(b"AT+QISTATE=1,0", info=b"+QISTATE:")[0], b"+QISTATE:")
+    assert st[5] == 2  # connected (section 2.6)
+    assert send_data(eng, 0, b"test", 0, 4) is True
+    assert send_data(eng, 0, b"xxtest1", 2, 5) is True
     assert log.notices == [0]
     assert parse.parse_qisend(eng.command(b"AT+QISEND=0,0")[0]) == (9, 9, 0)
     buf = bytearray(1500)
-    assert eng.read_data(0, memoryview(buf), 1500) == 5 and buf[:5] == b"test1"
-    assert eng.read_data(0, memoryview(buf), 1500) == 0
-    assert parse.parse_qird(eng.command(b"AT+QIRD=0,0")[0]) == (5, 5, 0)
+    assert read_data(eng, 0, memoryview(buf), 1500) == 5 and buf[:5] == b"test1"
+    assert read_data(eng, 0, memoryview(buf), 1500) == 0
+    assert parse.params(eng.command(b"AT+QIRD=0,0")[0], b"+QIRD:") == [5, 5, 0]
     eng.command(b"AT+QICLOSE=0", timeout_ms=10000)
     assert not uart.script
 
@@ -108,7 +109,7 @@ def test_4_5_tcp_server_incoming():
     eng.command(b'AT+QIOPEN=1,1,"TCP LISTENER","127.0.0.1",0,2020,0', info=b"-")
     uart.feed(b'\r\n+QIURC: "incoming",11,1,"172.31.242.222",54091\r\n\r\n+QIURC: "recv",11\r\n')
     buf = memoryview(bytearray(1500))
-    assert eng.read_data(11, buf, 1500) == 4 and bytes(buf[:4]) == b"test"
+    assert read_data(eng, 11, buf, 1500) == 4 and bytes(buf[:4]) == b"test"
     assert log.urcs[1] == b'+QIURC: "incoming",11,1,"172.31.242.222",54091'
     assert log.notices == [11]
 
@@ -119,9 +120,9 @@ def test_4_6_udp_service():
         (b"1234567890", b"\r\nSEND OK\r\n"),
         (b"AT+QIRD=2\r", ok(b'\r\n+QIRD: 4,"10.7.76.34",7687\r\nAAAA\r\n')),
     ])  # fmt: skip
-    assert eng.send_data(2, b"1234567890", 0, 10, ("10.7.89.10", 6969))
+    assert send_data(eng, 2, b"1234567890", 0, 10, ("10.7.89.10", 6969))
     buf = memoryview(bytearray(1500))
-    assert eng.read_data(2, buf) == 4 and bytes(buf[:4]) == b"AAAA"
+    assert read_data(eng, 2, buf) == 4 and bytes(buf[:4]) == b"AAAA"
     assert eng.remote == ("10.7.76.34", 7687)
 
 
@@ -150,7 +151,7 @@ def test_4_9_error_becomes_precise_exception():
         (b'AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1\r', b"\r\nERROR\r\n"),
         (b"AT+QIGETERROR\r", ok(b"\r\n+QIGETERROR: 558, invalid parameters\r\n")),
     ])  # fmt: skip
-    with pytest.raises(errors.InvalidParameters) as e:
+    with pytest.raises(errors.TCPIPError) as e:
         eng.command(b'AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1')
     assert e.value.code == 558 and e.value.text == "invalid parameters"
     assert e.value.command == "AT+QIOPEN"
@@ -175,7 +176,7 @@ def test_echo_on_is_skipped():
     ])  # fmt: skip
     assert len(eng.command(b"AT+QIACT?")) == 1
     buf = memoryview(bytearray(10))
-    assert eng.read_data(0, buf, 1500) == 2 and bytes(buf[:2]) == b"AT"
+    assert read_data(eng, 0, buf, 1500) == 2 and bytes(buf[:2]) == b"AT"
 
 
 def test_timeout_is_clear_and_engine_recovers():
@@ -194,7 +195,7 @@ def test_urc_in_the_middle_of_a_response_and_a_payload_read():
     ])  # fmt: skip
     assert len(eng.command(b"AT+QISTATE=0,1")) == 2
     buf = memoryview(bytearray(16))
-    assert eng.read_data(1, buf, 1500) == 3 and bytes(buf[:3]) == b"\r\nO"
+    assert read_data(eng, 1, buf, 1500) == 3 and bytes(buf[:3]) == b"\r\nO"
     eng.poll()
     assert log.urcs == [b'+QIURC: "closed",5', b'+QIURC: "pdpdeact",1'] and log.notices == [3]
 
@@ -205,9 +206,10 @@ def test_send_fail_and_error_before_prompt():
         (b"AT+QISEND=0,3\r", b"\r\nERROR\r\n"),
         (b"AT+QIGETERROR\r", ok(b"\r\n+QIGETERROR: 555,\"connection has been closed\"\r\n")),
     ])  # fmt: skip
-    assert eng.send_data(0, b"abc", 0, 3) is False
-    with pytest.raises(errors.ConnectionClosed):
-        eng.send_data(0, b"abc", 0, 3)
+    assert send_data(eng, 0, b"abc", 0, 3) is False
+    with pytest.raises(errors.TCPIPError) as e:
+        send_data(eng, 0, b"abc", 0, 3)
+    assert e.value.code == 555
 
 
 def test_oversized_data_header_is_a_protocol_error():
@@ -215,7 +217,7 @@ def test_oversized_data_header_is_a_protocol_error():
         [(b"AT+QIRD=0,10\r", b"\r\n+QIRD: 11\r\n0123456789A\r\n\r\nOK\r\n"), (b"AT\r", ok())]
     )
     with pytest.raises(ProtocolError):
-        eng.read_data(0, memoryview(bytearray(10)), 10)
+        read_data(eng, 0, memoryview(bytearray(10)), 10)
     assert eng.command(b"AT") == []
 
 
@@ -249,9 +251,9 @@ def run_session(chunks, rxbuf=1600):
     eng, uart, log = engine(list(SESSION), chunks, rxbuf)
     out = [eng.command(b"AT+QIACT?")]
     buf = memoryview(bytearray(1500))
-    out.append(bytes(buf[: eng.read_data(0, buf, 1500)]))
-    out.append(eng.send_data(0, b"hi", 0, 2))
-    out.append(bytes(buf[: eng.read_data(2, buf)]))
+    out.append(bytes(buf[: read_data(eng, 0, buf, 1500)]))
+    out.append(send_data(eng, 0, b"hi", 0, 2))
+    out.append(bytes(buf[: read_data(eng, 2, buf)]))
     out.append(eng.remote)
     out.append(eng.command(b'AT+QIOPEN=1,3,"TCP","a",1,0,0', info=b"-"))
     out.append(eng.command(b"AT"))
@@ -282,8 +284,8 @@ def test_random_output_raises_only_documented_errors(parts):
     uart.feed(b"".join(parts))
     eng = ATEngine(uart, rxbuf=128, clock=StepClock(), events=Events())
     buf = memoryview(bytearray(64))
-    for call in (lambda: eng.command(b"AT", timeout_ms=50), lambda: eng.read_data(0, buf, 64, 50),
-                 lambda: eng.send_data(0, b"x", 0, 1, timeout_ms=50)):  # fmt: skip
+    for call in (lambda: eng.command(b"AT", timeout_ms=50), lambda: read_data(eng, 0, buf, 64, 50),
+                 lambda: send_data(eng, 0, b"x", 0, 1, timeout_ms=50)):  # fmt: skip
         try:
             call()
         except errors.QuectelError:

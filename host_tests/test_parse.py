@@ -18,11 +18,6 @@ def test_split_params_rejects(bad):
         parse.split_params(bad)
 
 
-def test_qicsgp():
-    assert parse.parse_qicsgp(b'+QICSGP: 1,"","","",0') == (1, "", "", "", 0)
-    assert parse.parse_qicsgp(b'+QICSGP: 1,"UNINET","u","p,w",1') == (1, "UNINET", "u", "p,w", 1)
-
-
 def test_qiact():
     assert parse.parse_qiact(b'+QIACT: 1,1,1,"10.7.157.1"') == (1, 1, 1, "10.7.157.1")
     assert parse.parse_qiact(b"+QIACT: 2,0,1") == (2, 0, 1, None)
@@ -33,46 +28,9 @@ def test_qiopen():
     assert parse.parse_qiopen(b"+QIOPEN: 11,565") == (11, 565)
 
 
-@pytest.mark.parametrize(
-    "line,want",
-    [
-        (b'+QISTATE: 0,"TCP","61.190.19.174",8705,0,2,1,0,0,"usbmodem"',
-         (0, "TCP", "61.190.19.174", 8705, 0, 2, 1, 0, 0, "usbmodem")),
-        (b'+QISTATE: 0,"TCP","61.190.19.174",8705,0,2,1,0,1,"usbmodem"',
-         (0, "TCP", "61.190.19.174", 8705, 0, 2, 1, 0, 1, "usbmodem")),
-        (b'+QISTATE: 1,"TCP LISTENER","10.7.157.1",0,2020,3,1,0,0,"usbmodem"',
-         (1, "TCP LISTENER", "10.7.157.1", 0, 2020, 3, 1, 0, 0, "usbmodem")),
-        (b'+QISTATE: 2,"UDP SERVICE","10.7.157.1",0,3030,2,1,0,0,"usbmodem"',
-         (2, "UDP SERVICE", "10.7.157.1", 0, 3030, 2, 1, 0, 0, "usbmodem")),
-        (b'+QISTATE: 11,"TCP INCOMING","172.31.242.222",54091,2020,2,1,1,0,"uart"',
-         (11, "TCP INCOMING", "172.31.242.222", 54091, 2020, 2, 1, 1, 0, "uart")),
-        (b'+QISTATE: 3,"UDP","127.0.0.1",53,0,2,1,0,2,"uart"',
-         (3, "UDP", "127.0.0.1", 53, 0, 2, 1, 0, 2, "uart")),
-    ],
-)  # fmt: skip
-def test_qistate_all_service_types(line, want):
-    assert parse.parse_qistate(line) == want
-
-
 def test_qisend_counters():
     assert parse.parse_qisend(b"+QISEND: 9,9,0") == (9, 9, 0)
     assert parse.parse_qisend(b"+QISEND: 10,10,0") == (10, 10, 0)
-
-
-def test_qird_forms():
-    assert parse.parse_qird(b"+QIRD: 5") == (5, None, None)
-    assert parse.parse_qird(b"+QIRD: 0") == (0, None, None)
-    assert parse.parse_qird(b"+QIRD: 5,5,0") == (5, 5, 0)
-    assert parse.parse_qird(b'+QIRD: 4,"10.7.76.34",7687') == (4, "10.7.76.34", 7687)
-    with pytest.raises(ValueError):
-        parse.parse_qird(b"+QIRD: 4,5")
-
-
-def test_test_command_ranges():
-    assert parse.parse_qiswtmd(b"+QISWTMD: (0-11),(0-2)") == ((0, 11), (0, 2))
-    assert parse.parse_range("(0,1)") == (0, 1)
-    with pytest.raises(ValueError):
-        parse.parse_range("0-1")
 
 
 def test_qping_replies_and_summary():
@@ -105,7 +63,7 @@ def test_qntp_quarter_hour_zone():
             parse.parse_qntp(bad)
 
 
-def test_qidnscfg_qicfg_qigeterror_cme():
+def test_qidnscfg_qicfg_qigeterror():
     assert parse.parse_qidnscfg(b'+QIDNSCFG: 1,"8.8.8.8","8.8.4.4"') == (1, "8.8.8.8", "8.8.4.4")
     assert parse.parse_qicfg(b'+QICFG: "transpktsize",1024') == ("transpktsize", 1024)
     assert parse.parse_qicfg(b'+QICFG: "transwaittm",2') == ("transwaittm", 2)
@@ -117,8 +75,6 @@ def test_qidnscfg_qicfg_qigeterror_cme():
         0,
         "operation successfully",
     )
-    assert parse.parse_cme_error(b"+CME ERROR: 10") == 10
-    assert parse.parse_cme_error(b"+CME ERROR: SIM not inserted") == "SIM not inserted"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +104,7 @@ def test_error_table():
         e = errors.error_for(code)
         assert isinstance(e, errors.TCPIPError) and e.code == code
         assert e.text == errors.error_text(code)
-    assert type(errors.error_for(558, "invalid parameters")) is errors.InvalidParameters
+    assert errors.error_for(558, "invalid parameters").text == "invalid parameters"
     assert errors.error_for(999).code == 999
     assert errors.error_for(0).code == 0
 
@@ -160,19 +116,14 @@ PARSERS = [
 
 PREFIXES = [
     b"",
-    b"+QICSGP: ",
     b"+QIACT: ",
     b"+QIOPEN: ",
-    b"+QISTATE: ",
     b"+QISEND: ",
-    b"+QIRD: ",
-    b"+QISWTMD: ",
     b"+QPING: ",
     b"+QNTP: ",
     b"+QIDNSCFG: ",
     b"+QICFG: ",
     b"+QIGETERROR: ",
-    b"+CME ERROR: ",
     b'+QIURC: "recv",',
     b'+QIURC: "dnsgip",',
     b'+QIURC: "incoming",',
@@ -189,8 +140,7 @@ TOKENS = st.sampled_from(
 )
 def test_parsers_raise_only_valueerror(fn, prefix, parts):
     data = prefix + b"".join(parts)
-    arg = data if fn is not parse.parse_range else data.decode("latin-1")
     try:
-        fn(arg)
+        fn(data)
     except ValueError:
         pass

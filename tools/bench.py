@@ -739,7 +739,7 @@ def table(r):
             % (s["files"], s["py_bytes"], s["mpy_bytes"])
         )
         L.append(
-            "  heap used by import quectel (+ .sock, .socket): %d B from .mpy, %d B from .py"
+            "  heap used by import quectel + quectel.socket: %d B from .mpy, %d B from .py"
             % (s["import_heap_mpy"], s["import_heap_py"])
         )
         L.append("")

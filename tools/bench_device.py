@@ -143,6 +143,8 @@ def median(v):
 
 
 def latency():
+    from engine_io import read_data
+
     modem = modem_up()
     at = modem.at
     uart = at._uart
@@ -179,7 +181,7 @@ def latency():
         t1 = ticks_us()
         raw(b"AT\r")
         t2 = ticks_us()
-        got = at.read_data(s.cid, dst, 1500)
+        got = read_data(at, s.cid, dst, 1500)
         t3 = ticks_us()
         k = raw(qird)
         t4 = ticks_us()

@@ -714,38 +714,6 @@ class ATEngine:
             self._state = _WAIT
         return k
 
-    def read_data(self, cid, dst, maxlen=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """`AT+QIRD` into `dst`, blocking: the byte count (see `begin_read`)."""
-        self.begin_read(cid, dst, maxlen)
-        self._finish_sync(b"AT+QIRD", timeout_ms)
-        return self.end_read()
-
-    def send_data(self, cid, src, off, n, addr=None, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """Fixed-length `AT+QISEND` of src[off:off+n], blocking: True for SEND OK, False
-        for SEND FAIL (the module's buffer is full); raises for ERROR."""
-        self.begin_send(cid, n, addr)
-        self._finish_sync(b"AT+QISEND", timeout_ms)
-        if self.prompted:
-            while n:
-                k = self.payload(src, off, n)
-                off += k
-                n -= k
-                if not k:
-                    self.idle()
-            self._finish_sync(b"AT+QISEND", timeout_ms)
-        if self.result == SEND_FAIL:
-            self.abort()
-            return False
-        self.end(b"AT+QISEND")
-        return True
-
-    def _finish_sync(self, cmd, timeout_ms):
-        if not self.wait(self.finished_fn, timeout_ms):
-            self.abort()
-            raise ATTimeout(_name(cmd), timeout_ms)
-        if self.needs_reason(cmd):
-            raise self.run(self.g_reason(cmd))
-
     def _fill_prompt(self):
         # A fixed-length AT+QISEND whose data we did not (fully) write: the module may still
         # open its prompt and take our next bytes, commands included, as data. Give it the

@@ -1,9 +1,9 @@
 """Exceptions raised by the driver.
 
 Every one is an `OSError` (as MicroPython's own network stack raises), so `except OSError`
-in socket code catches it; `errno` says what kind. `TCPIPError` subclasses mirror the
-error-code table of the manual's chapter 3 (codes 552-574); `error_for(code, text)` builds
-the right one from an `AT+QIGETERROR` answer.
+in socket code catches it; `errno` says what kind. A `TCPIPError` carries a code of the
+manual's chapter 3 (552-574) in `code`; `error_for(code, text)` builds one from an
+`AT+QIGETERROR` answer.
 """
 
 import errno
@@ -84,7 +84,8 @@ class ModuleRestarted(ATError):
 
 
 class TCPIPError(ATError):
-    """An error code from chapter 3 of the TCP/IP manual."""
+    """An error code from chapter 3 of the TCP/IP manual: `code` says which (565: DNS parse
+    failed, 556: PDP activation failed, ...)."""
 
 
 # Chapter 3 codes -> errno for socket callers.
@@ -94,135 +95,24 @@ _ERRNO = {554: errno.ECONNREFUSED, 555: errno.ECONNRESET, 557: errno.EINVAL,
           574: errno.EHOSTUNREACH}  # fmt: skip
 
 
-class UnknownError(TCPIPError):
-    code = 552
-
-
-class OperationBlocked(TCPIPError):
-    code = 553
-
-
-class OpenFailed(TCPIPError):
-    code = 554
-
-
-class ConnectionClosed(TCPIPError):
-    code = 555
-
-
-class PDPActivationFailed(TCPIPError):
-    code = 556
-
-
-class InvalidIPAddress(TCPIPError):
-    code = 557
-
-
-class InvalidParameters(TCPIPError):
-    code = 558
-
-
-class NotSupported(TCPIPError):
-    code = 559
-
-
-class SocketCreateFailed(TCPIPError):
-    code = 560
-
-
-class InvalidSocketID(TCPIPError):
-    code = 561
-
-
-class SocketIDInUse(TCPIPError):
-    code = 562
-
-
-class PDPAlreadyActive(TCPIPError):
-    code = 563
-
-
-class InvalidAppType(TCPIPError):
-    code = 564
-
-
-class DNSFailed(TCPIPError):
-    code = 565
-
-
-class InvalidOperation(TCPIPError):
-    code = 566
-
-
-class ListenFailed(TCPIPError):
-    code = 567
-
-
-class BindFailed(TCPIPError):
-    code = 568
-
-
-class OutOfMemory(TCPIPError):
-    code = 569
-
-
-class SocketIDUnused(TCPIPError):
-    code = 570
-
-
-class OperationTimeout(TCPIPError):
-    code = 571
-
-
-class NTPNoResponse(TCPIPError):
-    code = 572
-
-
-class PDPActivating(TCPIPError):
-    code = 573
-
-
-class DNSBusy(TCPIPError):
-    code = 574
-
-
-# Chapter 3, table 1: code -> (class, the manual's description).
-_TABLE = {
-    0: (TCPIPError, "Operate successfully"),
-    552: (UnknownError, "Unknown error"),
-    553: (OperationBlocked, "Operation blocked"),
-    554: (OpenFailed, "Open connection failed"),
-    555: (ConnectionClosed, "Connection has been closed"),
-    556: (PDPActivationFailed, "Active PDP failed"),
-    557: (InvalidIPAddress, "Invalid IP address"),
-    558: (InvalidParameters, "Invalid parameters"),
-    559: (NotSupported, "Operation not supported"),
-    560: (SocketCreateFailed, "Create socket failed"),
-    561: (InvalidSocketID, "Invalid socket ID"),
-    562: (SocketIDInUse, "Specified socket index has been used"),
-    563: (PDPAlreadyActive, "PDP has already been activated"),
-    564: (InvalidAppType, "Invalid APP type"),
-    565: (DNSFailed, "DNS parse failed"),
-    566: (InvalidOperation, "Invalid operation"),
-    567: (ListenFailed, "Socket listen failed"),
-    568: (BindFailed, "Bind socket failed"),
-    569: (OutOfMemory, "Memory not enough"),
-    570: (SocketIDUnused, "Socket index unused"),
-    571: (OperationTimeout, "Operation timeout"),
-    572: (NTPNoResponse, "No NTP response returns"),
-    573: (PDPActivating, "PDP is activating"),
-    574: (DNSBusy, "DNS parse busy"),
-}
+# Chapter 3, table 1: the manual's description of codes 552-574.
+_TEXTS = ("Unknown error", "Operation blocked", "Open connection failed",
+          "Connection has been closed", "Active PDP failed", "Invalid IP address",
+          "Invalid parameters", "Operation not supported", "Create socket failed",
+          "Invalid socket ID", "Specified socket index has been used",
+          "PDP has already been activated", "Invalid APP type", "DNS parse failed",
+          "Invalid operation", "Socket listen failed", "Bind socket failed",
+          "Memory not enough", "Socket index unused", "Operation timeout",
+          "No NTP response returns", "PDP is activating", "DNS parse busy")  # fmt: skip
 
 
 def error_text(code):
     """The manual's description of a chapter 3 error code."""
-    entry = _TABLE.get(code)
-    return entry[1] if entry else "Error %d" % code
+    if 552 <= code <= 574:
+        return _TEXTS[code - 552]
+    return "Operate successfully" if code == 0 else "Error %d" % code
 
 
 def error_for(code, text=None, command=None):
-    """The exception for a chapter 3 error code; unknown codes give a plain `TCPIPError`."""
-    entry = _TABLE.get(code)
-    cls = entry[0] if entry else TCPIPError
-    return cls(text or error_text(code), code, command)
+    """The `TCPIPError` for a chapter 3 error code (its `code` attribute)."""
+    return TCPIPError(text or error_text(code), code, command)

@@ -4,13 +4,6 @@ Every parser takes one line as bytes, without its CR LF, and returns plain value
 ints, strs). Malformed input raises `ValueError` and nothing else.
 """
 
-# Values of <socket_state> in +QISTATE (section 2.6).
-STATE_INITIAL = 0
-STATE_OPENING = 1
-STATE_CONNECTED = 2
-STATE_LISTENING = 3
-STATE_CLOSING = 4
-
 
 def _value(tok):
     tok = tok.strip()
@@ -93,23 +86,6 @@ def _str(v):
     return v
 
 
-def parse_range(tok):
-    """`(0-11)` -> (0, 11); `(0,1)` -> (0, 1); `(5)` -> (5, 5)."""
-    if type(tok) is not str or len(tok) < 3 or tok[0] != "(" or tok[-1] != ")":
-        raise ValueError("not a range: %r" % (tok,))
-    body = tok[1:-1].replace(",", "-").split("-")
-    try:
-        return int(body[0]), int(body[-1])
-    except ValueError:
-        raise ValueError("not a range: %r" % (tok,))
-
-
-def parse_qicsgp(line):
-    """+QICSGP: <type>,<APN>,<user>,<password>,<auth> -> the same five values."""
-    p = _fields(line, b"+QICSGP:", 5)
-    return _int(p[0]), _str(p[1]), _str(p[2]), _str(p[3]), _int(p[4])
-
-
 def parse_qiact(line):
     """+QIACT: <ctx>,<state>,<type>[,<ip>] -> (ctx, state, type, ip or None)."""
     p = _fields(line, b"+QIACT:", 3, 4)
@@ -123,45 +99,10 @@ def parse_qiopen(line):
     return _int(p[0]), _int(p[1])
 
 
-def parse_qistate(line):
-    """+QISTATE: all ten fields of section 2.6 as a tuple, in the manual's order.
-
-    (connect_id, service_type, ip, remote_port, local_port, socket_state, context_id,
-    server_id, access_mode, at_port)
-    """
-    p = _fields(line, b"+QISTATE:", 10)
-    return (
-        _int(p[0]), _str(p[1]), _str(p[2]), _int(p[3]), _int(p[4]),
-        _int(p[5]), _int(p[6]), _int(p[7]), _int(p[8]), _str(p[9]),
-    )  # fmt: skip
-
-
 def parse_qisend(line):
     """+QISEND: <total>,<acked>,<unacked> -> the three counters."""
     p = _fields(line, b"+QISEND:", 3)
     return _int(p[0]), _int(p[1]), _int(p[2])
-
-
-def parse_qird(line):
-    """A +QIRD line in any of its forms (section 2.8).
-
-    `+QIRD: n` -> (n, None, None); `+QIRD: n,"ip",port` (UDP SERVICE) -> (n, ip, port);
-    `+QIRD: total,read,unread` (the `,0` query) -> the three ints.
-    """
-    p = _fields(line, b"+QIRD:", 1, 3)
-    if len(p) == 1:
-        return _int(p[0]), None, None
-    if len(p) == 2:
-        raise ValueError("+QIRD: 2 fields")
-    if type(p[1]) is str:
-        return _int(p[0]), p[1], _int(p[2])
-    return _int(p[0]), _int(p[1]), _int(p[2])
-
-
-def parse_qiswtmd(line):
-    """+QISWTMD: (0-11),(0-2) -> ((0, 11), (0, 2))."""
-    p = _fields(line, b"+QISWTMD:", 2)
-    return parse_range(p[0]), parse_range(p[1])
 
 
 def parse_qping(line):
@@ -237,16 +178,6 @@ def parse_qigeterror(line):
     if len(text) >= 2 and text[0] == 34 and text[-1] == 34:
         text = text[1:-1]
     return _int(_value(body[:comma])), text.decode()
-
-
-def parse_cme_error(line):
-    """+CME ERROR: <n> or <text> -> int or str."""
-    if not line.startswith(b"+CME ERROR:"):
-        raise ValueError("expected +CME ERROR:")
-    v = _value(line[11:])
-    if v is None:
-        raise ValueError("empty +CME ERROR")
-    return v
 
 
 def parse_qiurc(line):
