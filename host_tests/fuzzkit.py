@@ -18,7 +18,7 @@ for _sub in ("lib", "tools", "host_tests"):
 
 from engine_io import read_data, send_data  # noqa: E402
 from fakes import ScriptUART, StepClock  # noqa: E402
-from quectel import parse  # noqa: E402
+from quectel import diag, parse  # noqa: E402
 from quectel.conn import BUFFER, PUSH, SOCK_DGRAM, Conn  # noqa: E402
 from quectel.errors import QuectelError  # noqa: E402
 from quectel.modem import Modem  # noqa: E402
@@ -54,7 +54,10 @@ URCS = [
 GETERROR = b"\r\n+QIGETERROR: 565,DNS parse failed\r\n\r\nOK\r\n"
 
 PARSERS = [
-    getattr(parse, n) for n in dir(parse) if n.startswith("parse_") and n != "parse_ntp_time"
+    getattr(mod, n)
+    for mod in (parse, diag)
+    for n in dir(mod)
+    if n.startswith("parse_") and n != "parse_ntp_time"
 ]
 
 

@@ -5,7 +5,7 @@ from engine_io import read_data, send_data
 from fakes import ScriptUART, StepClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from quectel import ATEngine, ATTimeout, CMEError, Events, ProtocolError, errors, parse
+from quectel import ATEngine, ATTimeout, CMEError, Events, ProtocolError, diag, errors, parse
 
 
 class Log(Events):
@@ -133,7 +133,7 @@ def test_4_7_ping_results_are_urcs_after_ok():
     )
     eng.command(b'AT+QPING=1,"www.baidu.com"', info=b"-")
     eng.poll()
-    assert [parse.parse_qping(x)[0] for x in log.urcs] == [0, 0, 0, 0, 2]
+    assert [diag.parse_qping(x)[0] for x in log.urcs] == [0, 0, 0, 0, 2]
 
 
 def test_4_8_ntp_and_cclk():
@@ -143,7 +143,7 @@ def test_4_8_ntp_and_cclk():
     ])  # fmt: skip
     eng.command(b'AT+QNTP=1,"202.120.2.101",123', info=b"-")
     assert eng.command(b"AT+CCLK?") == [b'+CCLK: "13/08/19,11:10:57+32"']
-    assert parse.parse_qntp(log.urcs[0])[1] == (2013, 8, 19, 11, 10, 10)
+    assert diag.parse_qntp(log.urcs[0])[1] == (2013, 8, 19, 11, 10, 10)
 
 
 def test_4_9_error_becomes_precise_exception():

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from quectel import errors, parse
+from quectel import diag, errors, parse
 
 
 def test_split_params_types_and_commas_in_quotes():
@@ -35,38 +35,38 @@ def test_qisend_counters():
 
 def test_qping_replies_and_summary():
     # Chapter 4.7 prints the address unquoted; section 2.10 quotes it. Both parse.
-    assert parse.parse_qping(b"+QPING: 0,61.135.169.125,0,0,147") == (
+    assert diag.parse_qping(b"+QPING: 0,61.135.169.125,0,0,147") == (
         0,
         "61.135.169.125",
         0,
         0,
         147,
     )
-    assert parse.parse_qping(b'+QPING: 0,"127.0.0.1",32,1,255') == (0, "127.0.0.1", 32, 1, 255)
-    assert parse.parse_qping(b"+QPING: 1") == (1,)
-    assert parse.parse_qping(b"+QPING: 2,4,4,0,96,147,111") == (2, 4, 4, 0, 96, 147, 111)
-    assert parse.parse_qping(b"+QPING: 4") == (4,)
+    assert diag.parse_qping(b'+QPING: 0,"127.0.0.1",32,1,255') == (0, "127.0.0.1", 32, 1, 255)
+    assert diag.parse_qping(b"+QPING: 1") == (1,)
+    assert diag.parse_qping(b"+QPING: 2,4,4,0,96,147,111") == (2, 4, 4, 0, 96, 147, 111)
+    assert diag.parse_qping(b"+QPING: 4") == (4,)
     with pytest.raises(ValueError):
-        parse.parse_qping(b"+QPING: 2,4")
+        diag.parse_qping(b"+QPING: 2,4")
 
 
 def test_qntp_quarter_hour_zone():
-    assert parse.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10+32"') == (
+    assert diag.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10+32"') == (
         0,
         (2013, 8, 19, 11, 10, 10),
         480,
     )
-    assert parse.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10-48"')[2] == -720
-    assert parse.parse_qntp(b"+QNTP: 572") == (572, None, None)
+    assert diag.parse_qntp(b'+QNTP: 0,"2013/08/19,11:10:10-48"')[2] == -720
+    assert diag.parse_qntp(b"+QNTP: 572") == (572, None, None)
     for bad in (b'+QNTP: 0,"2013/08/19,11:10:10+57"', b'+QNTP: 0,"2013/13/19,11:10:10+00"'):
         with pytest.raises(ValueError):
-            parse.parse_qntp(bad)
+            diag.parse_qntp(bad)
 
 
 def test_qidnscfg_qicfg_qigeterror():
-    assert parse.parse_qidnscfg(b'+QIDNSCFG: 1,"8.8.8.8","8.8.4.4"') == (1, "8.8.8.8", "8.8.4.4")
-    assert parse.parse_qicfg(b'+QICFG: "transpktsize",1024') == ("transpktsize", 1024)
-    assert parse.parse_qicfg(b'+QICFG: "transwaittm",2') == ("transwaittm", 2)
+    assert diag.parse_qidnscfg(b'+QIDNSCFG: 1,"8.8.8.8","8.8.4.4"') == (1, "8.8.8.8", "8.8.4.4")
+    assert diag.parse_qicfg(b'+QICFG: "transpktsize",1024') == ("transpktsize", 1024)
+    assert diag.parse_qicfg(b'+QICFG: "transwaittm",2') == ("transwaittm", 2)
     assert parse.parse_qigeterror(b"+QIGETERROR: 558, invalid parameters") == (
         558,
         "invalid parameters",
@@ -110,7 +110,10 @@ def test_error_table():
 
 
 PARSERS = [
-    getattr(parse, n) for n in dir(parse) if n.startswith("parse_") and n != "parse_ntp_time"
+    getattr(mod, n)
+    for mod in (parse, diag)
+    for n in dir(mod)
+    if n.startswith("parse_") and n != "parse_ntp_time"
 ]
 
 

@@ -9,6 +9,7 @@ package(
         "__init__.py",
         "clock.py",
         "conn.py",
+        "diag.py",
         "engine.py",
         "errors.py",
         "modem.py",

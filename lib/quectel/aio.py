@@ -362,11 +362,15 @@ class AModem:
 
     async def ping(self, host, timeout=1, count=4):
         """AT+QPING, as `Modem.ping`: (replies, summary or failure code)."""
-        return await self._one("ping", self.modem.g_ping(host, timeout, count))
+        from .diag import g_ping
+
+        return await self._one("ping", g_ping(self.modem, host, timeout, count))
 
     async def ntp(self, server, port=123, rtc=None, set_module=False):
         """AT+QNTP, as `Modem.ntp`: ((y, m, d, h, mi, s), zone_minutes); sets `rtc` if given."""
-        return await self._one("ntp", self.modem.g_ntp(server, port, rtc, set_module))
+        from .diag import g_ntp
+
+        return await self._one("ntp", g_ntp(self.modem, server, port, rtc, set_module))
 
     async def resolve(self, host):
         """Every IPv4 address of host (AT+QIDNSGIP), cached for the DNS TTL."""

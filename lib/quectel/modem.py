@@ -78,14 +78,6 @@ class Policy:
     radio_cycle = True
 
 
-def _weekday(y, m, d):
-    # Monday = 0, as MicroPython's RTC expects (Sakamoto's method gives Sunday = 0).
-    t = (0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4)
-    if m < 3:
-        y -= 1
-    return (y + y // 4 - y // 100 + y // 400 + t[m - 1] + d + 6) % 7
-
-
 class _Line:
     """An output or input pin with its active level."""
 
@@ -141,7 +133,7 @@ class Modem(Events):
         self._failures = 0  # consecutive failed bring-ups (restarts)
         self._next_try = None  # ticks when check() may try again
         self._open_failures = 0
-        self._waits = {}  # URC kind -> collected values, for the command waiting on it
+        self._waits = {}  # URC kind -> ([collected values], parser), for the command waiting
         self._dns = []  # [(host, expiry_ticks, [ips])]
         self.incoming_full = 0  # count of "+QIURC: incoming full"
         self.registration = None  # last CS registration state reported by +CREG
@@ -243,10 +235,12 @@ class Modem(Events):
         if self.state == STAT_NO_RESPONSE and not (yield from self.g_responds(1)):
             raise ModuleOff("the module does not answer")
 
-    def g_urc_result(self, key, cmd, timeout_ms, done):
-        # Run cmd, then collect the URCs of `key` until done(got).
+    def g_urc_result(self, key, cmd, timeout_ms, done, parser=None):
+        # Run cmd, then collect the URCs of `key` until done(got): those that start with
+        # `key` as parser(line), or (parser None) what _urc files under it.
         yield from self.g_ready()
-        got = self._waits[key] = []
+        got = []
+        self._waits[key] = (got, parser)
         try:
             yield from self.g_command(cmd, b"-", timeout_ms)
             yield from self.g_until(lambda: done(got), timeout_ms, _name(cmd))
@@ -298,9 +292,9 @@ class Modem(Events):
                 if u[1] == self.context:
                     self._pdp_down("pdpdeact")
             elif kind == "dnsgip":
-                w = self._waits.get("dnsgip")
+                w = self._waits.get(b"dnsgip")
                 if w is not None:
-                    w.append(u[1:])
+                    w[0].append(u[1:])
             return
         if line.startswith(b"+QIOPEN:"):
             cid, err = parse.parse_qiopen(line)
@@ -308,16 +302,10 @@ class Modem(Events):
             if s is not None:
                 s.on_opened(err)
             return
-        if line.startswith(b"+QPING:"):
-            w = self._waits.get("ping")
-            if w is not None:
-                w.append(parse.parse_qping(line))
-            return
-        if line.startswith(b"+QNTP:"):
-            w = self._waits.get("ntp")
-            if w is not None:
-                w.append(parse.parse_qntp(line))
-            return
+        for prefix, w in self._waits.items():  # +QPING:, +QNTP: (quectel.diag)
+            if w[1] is not None and line.startswith(prefix):
+                w[0].append(w[1](line))
+                return
         if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
             p = parse.split_params(line[line.find(b":") + 1 :])
             stat = p[0]  # the URC form: +CREG: <stat>[,<lac>,<ci>]
@@ -830,59 +818,24 @@ class Modem(Events):
         The summary is (sent, rcvd, lost, min, max, avg); on failure an int (3 busy,
         4 host not found, 5 PDP failed), as section 2.10 says.
         """
-        return self.at.run(self.g_ping(host, timeout, count))
+        from .diag import g_ping
 
-    def g_ping(self, host, timeout=1, count=4):
-        host = check_text(host, "host", 253)
-        check_int(timeout, 1, 255, "ping timeout")  # section 2.10
-        check_int(count, 1, 10, "ping count")
-        cmd = ('AT+QPING=%d,"%s",%d,%d' % (self.context, host, timeout, count)).encode()
-        got = yield from self.g_urc_result("ping", cmd, (timeout * count + 10) * 1000,
-                                          lambda got: got and got[-1][0] >= 2)  # fmt: skip
-        replies = []
-        summary = None
-        for r in got:
-            if r[0] == 0:
-                replies.append(r[1:])
-            elif r[0] == 1:
-                replies.append(None)
-            else:
-                summary = r[1:] if r[0] == 2 else r[0]
-        return replies, summary
+        return self.at.run(g_ping(self, host, timeout, count))
 
     def ntp(self, server, port=123, rtc=None, set_module=False):
         """AT+QNTP: ((year, month, day, hour, minute, second), zone_minutes) in UTC.
 
         Pass a `machine.RTC()` as `rtc` to set it; `set_module` sets the module's clock.
         """
-        return self.at.run(self.g_ntp(server, port, rtc, set_module))
+        from .diag import g_ntp
 
-    def g_ntp(self, server, port=123, rtc=None, set_module=False):
-        server = check_text(server, "NTP server", 253)
-        check_port(port)
-        cmd = 'AT+QNTP=%d,"%s",%d,%d' % (self.context, server, port, 1 if set_module else 0)
-        got = yield from self.g_urc_result("ntp", cmd.encode(), self.policy.qntp_ms, len)
-        err, t, zone = got[0]
-        if err or t is None:
-            raise error_for(err or 572, None, "AT+QNTP")
-        if rtc is not None:
-            rtc.datetime((t[0], t[1], t[2], _weekday(t[0], t[1], t[2]), t[3], t[4], t[5], 0))
-        return t, zone
+        return self.at.run(g_ntp(self, server, port, rtc, set_module))
 
     def dns_servers(self, primary=None, secondary=None):
         """Set (with arguments) or query the context's DNS servers (AT+QIDNSCFG)."""
-        return self.at.run(self.g_dns_servers(primary, secondary))
+        from .diag import g_dns_servers
 
-    def g_dns_servers(self, primary=None, secondary=None):
-        ctx = self.context
-        if primary is not None:
-            primary = check_text(primary, "DNS server", 64)
-            cmd = 'AT+QIDNSCFG=%d,"%s"' % (ctx, primary)
-            if secondary is not None:
-                cmd += ',"%s"' % check_text(secondary, "DNS server", 64)
-            yield from self.g_command(cmd.encode())
-            self._dns = []
-        return parse.parse_qidnscfg((yield from self.g_info1(b"AT+QIDNSCFG=%d" % ctx)))[1:]
+        return self.at.run(g_dns_servers(self, primary, secondary))
 
     def resolve(self, host):
         """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
@@ -898,7 +851,7 @@ class Modem(Events):
             if entry[0] == host and clock.ticks_diff(entry[1], now) > 0:
                 return entry[2]
         cmd = ('AT+QIDNSGIP=%d,"%s"' % (self.context, host)).encode()
-        got = yield from self.g_urc_result("dnsgip", cmd, self.policy.qidnsgip_ms, _dns_done)
+        got = yield from self.g_urc_result(b"dnsgip", cmd, self.policy.qidnsgip_ms, _dns_done)
         head = got[0]
         if head[0] != 0 or len(head) < 3:
             raise error_for(head[0] or 565, None, "AT+QIDNSGIP")
@@ -917,15 +870,9 @@ class Modem(Events):
 
     def config(self, name, value=None):
         """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
-        limits = {"transpktsize": (1, 1460), "transwaittm": (0, 20)}  # section 2.14
-        if not isinstance(name, str) or name not in limits:
-            raise ValueError("config name must be 'transpktsize' or 'transwaittm'")
-        if value is None:
-            return parse.parse_qicfg(self.command(b'AT+QICFG="%s"' % name.encode())[0])[1]
-        lo, hi = limits[name]
-        check_int(value, lo, hi, name)
-        self.command(b'AT+QICFG="%s",%d' % (name.encode(), value))
-        return value
+        from .diag import g_config
+
+        return self.at.run(g_config(self, name, value))
 
 
 def _dns_done(got):

@@ -105,67 +105,6 @@ def parse_qisend(line):
     return _int(p[0]), _int(p[1]), _int(p[2])
 
 
-def parse_qping(line):
-    """A +QPING line (section 2.10).
-
-    Per reply: (0, ip, bytes, time_ms, ttl) or (1,) for a timeout.
-    Final: (2, sent, rcvd, lost, min, max, avg) or (code,) for 3, 4, 5.
-    """
-    p = _fields(line, b"+QPING:", 1, 7)
-    r = _int(p[0])
-    if r == 0 and len(p) == 5:
-        return r, str(p[1]), _int(p[2]), _int(p[3]), _int(p[4])
-    if r == 2 and len(p) == 7:
-        return (r,) + tuple(_int(v) for v in p[1:])
-    if len(p) == 1 and r in (1, 3, 4, 5):
-        return (r,)
-    raise ValueError("bad +QPING")
-
-
-def parse_ntp_time(s):
-    """`YYYY/MM/DD,hh:mm:ss+zz` -> ((year, month, day, hour, minute, second), zone).
-
-    zz counts quarter hours from UTC, -48..56 (section 2.11); zone is returned in minutes.
-    """
-    if len(s) != 22 or s[4] != "/" or s[7] != "/" or s[10] != "," or s[19] not in "+-":
-        raise ValueError("bad NTP time: %r" % s)
-    try:
-        t = (int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
-        q = int(s[20:22])
-    except ValueError:
-        raise ValueError("bad NTP time: %r" % s)
-    if s[19] == "-":
-        q = -q
-    if not (1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61):
-        raise ValueError("bad NTP time: %r" % s)
-    if not -48 <= q <= 56:
-        raise ValueError("bad NTP zone: %r" % s)
-    return t, q * 15
-
-
-def parse_qntp(line):
-    """+QNTP: <err>[,<time>] -> (err, time tuple or None, zone minutes or None)."""
-    p = _fields(line, b"+QNTP:", 1, 2)
-    err = _int(p[0])
-    if len(p) == 1 or p[1] is None:
-        return err, None, None
-    t, zone = parse_ntp_time(_str(p[1]))
-    return err, t, zone
-
-
-def parse_qidnscfg(line):
-    """+QIDNSCFG: <ctx>,<pri>,<sec> -> (ctx, primary, secondary)."""
-    p = _fields(line, b"+QIDNSCFG:", 2, 3)
-    sec = _str(p[2]) if len(p) == 3 and p[2] is not None else ""
-    return _int(p[0]), _str(p[1]), sec
-
-
-def parse_qicfg(line):
-    """+QICFG: "<name>",<value> -> (name, value)."""
-    p = _fields(line, b"+QICFG:", 2)
-    return _str(p[0]), p[1]
-
-
 def parse_qigeterror(line):
     """+QIGETERROR: <err>,<description> -> (err, description); the text may be unquoted."""
     if not line.startswith(b"+QIGETERROR:"):

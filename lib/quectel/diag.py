@@ -1,0 +1,143 @@
+"""Network utilities of the module, loaded on first use: ping (section 2.10), NTP (2.11),
+the DNS servers (2.12) and the transparent-mode settings (2.14), as generator procedures
+over a `Modem` (the blocking methods and `quectel.aio` run the same ones), and their
+parsers."""
+
+from .errors import error_for
+from .parse import _fields, _int, _str
+from .validate import check_int, check_port, check_text
+
+
+def parse_qping(line):
+    """A +QPING line (section 2.10).
+
+    Per reply: (0, ip, bytes, time_ms, ttl) or (1,) for a timeout.
+    Final: (2, sent, rcvd, lost, min, max, avg) or (code,) for 3, 4, 5.
+    """
+    p = _fields(line, b"+QPING:", 1, 7)
+    r = _int(p[0])
+    if r == 0 and len(p) == 5:
+        return r, str(p[1]), _int(p[2]), _int(p[3]), _int(p[4])
+    if r == 2 and len(p) == 7:
+        return (r,) + tuple(_int(v) for v in p[1:])
+    if len(p) == 1 and r in (1, 3, 4, 5):
+        return (r,)
+    raise ValueError("bad +QPING")
+
+
+def parse_ntp_time(s):
+    """`YYYY/MM/DD,hh:mm:ss+zz` -> ((year, month, day, hour, minute, second), zone).
+
+    zz counts quarter hours from UTC, -48..56 (section 2.11); zone is returned in minutes.
+    """
+    if len(s) != 22 or s[4] != "/" or s[7] != "/" or s[10] != "," or s[19] not in "+-":
+        raise ValueError("bad NTP time: %r" % s)
+    try:
+        t = (int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
+        q = int(s[20:22])
+    except ValueError:
+        raise ValueError("bad NTP time: %r" % s)
+    if s[19] == "-":
+        q = -q
+    if not (1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61):
+        raise ValueError("bad NTP time: %r" % s)
+    if not -48 <= q <= 56:
+        raise ValueError("bad NTP zone: %r" % s)
+    return t, q * 15
+
+
+def parse_qntp(line):
+    """+QNTP: <err>[,<time>] -> (err, time tuple or None, zone minutes or None)."""
+    p = _fields(line, b"+QNTP:", 1, 2)
+    err = _int(p[0])
+    if len(p) == 1 or p[1] is None:
+        return err, None, None
+    t, zone = parse_ntp_time(_str(p[1]))
+    return err, t, zone
+
+
+def parse_qidnscfg(line):
+    """+QIDNSCFG: <ctx>,<pri>,<sec> -> (ctx, primary, secondary)."""
+    p = _fields(line, b"+QIDNSCFG:", 2, 3)
+    sec = _str(p[2]) if len(p) == 3 and p[2] is not None else ""
+    return _int(p[0]), _str(p[1]), sec
+
+
+def parse_qicfg(line):
+    """+QICFG: "<name>",<value> -> (name, value)."""
+    p = _fields(line, b"+QICFG:", 2)
+    return _str(p[0]), p[1]
+
+
+def _weekday(y, m, d):
+    # Monday = 0, as MicroPython's RTC expects (Sakamoto's method gives Sunday = 0).
+    t = (0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4)
+    if m < 3:
+        y -= 1
+    return (y + y // 4 - y // 100 + y // 400 + t[m - 1] + d + 6) % 7
+
+
+def _ping_done(got):
+    return got and got[-1][0] >= 2
+
+
+def g_ping(m, host, timeout=1, count=4):
+    """See `Modem.ping`."""
+    host = check_text(host, "host", 253)
+    check_int(timeout, 1, 255, "ping timeout")  # section 2.10
+    check_int(count, 1, 10, "ping count")
+    cmd = ('AT+QPING=%d,"%s",%d,%d' % (m.context, host, timeout, count)).encode()
+    got = yield from m.g_urc_result(b"+QPING:", cmd, (timeout * count + 10) * 1000,
+                                    _ping_done, parse_qping)  # fmt: skip
+    replies = []
+    summary = None
+    for r in got:
+        if r[0] == 0:
+            replies.append(r[1:])
+        elif r[0] == 1:
+            replies.append(None)
+        else:
+            summary = r[1:] if r[0] == 2 else r[0]
+    return replies, summary
+
+
+def g_ntp(m, server, port=123, rtc=None, set_module=False):
+    """See `Modem.ntp`."""
+    server = check_text(server, "NTP server", 253)
+    check_port(port)
+    cmd = 'AT+QNTP=%d,"%s",%d,%d' % (m.context, server, port, 1 if set_module else 0)
+    got = yield from m.g_urc_result(b"+QNTP:", cmd.encode(), m.policy.qntp_ms, len, parse_qntp)
+    err, t, zone = got[0]
+    if err or t is None:
+        raise error_for(err or 572, None, "AT+QNTP")
+    if rtc is not None:
+        rtc.datetime((t[0], t[1], t[2], _weekday(t[0], t[1], t[2]), t[3], t[4], t[5], 0))
+    return t, zone
+
+
+def g_dns_servers(m, primary=None, secondary=None):
+    """See `Modem.dns_servers`."""
+    ctx = m.context
+    if primary is not None:
+        primary = check_text(primary, "DNS server", 64)
+        cmd = 'AT+QIDNSCFG=%d,"%s"' % (ctx, primary)
+        if secondary is not None:
+            cmd += ',"%s"' % check_text(secondary, "DNS server", 64)
+        yield from m.g_command(cmd.encode())
+        m._dns = []
+    return parse_qidnscfg((yield from m.g_info1(b"AT+QIDNSCFG=%d" % ctx)))[1:]
+
+
+_LIMITS = {"transpktsize": (1, 1460), "transwaittm": (0, 20)}  # section 2.14
+
+
+def g_config(m, name, value=None):
+    """See `Modem.config`."""
+    if not isinstance(name, str) or name not in _LIMITS:
+        raise ValueError("config name must be 'transpktsize' or 'transwaittm'")
+    if value is None:
+        return parse_qicfg((yield from m.g_info1(b'AT+QICFG="%s"' % name.encode())))[1]
+    lo, hi = _LIMITS[name]
+    check_int(value, lo, hi, name)
+    yield from m.g_command(b'AT+QICFG="%s",%d' % (name.encode(), value))
+    return value
