@@ -621,8 +621,8 @@ def test_4_6_udp_service(u):
     data, addr = peer.recvfrom(100)
     assert data == b"1234567890" and addr == ("127.0.0.1", lport)
     peer.sendto(b"AAAA", ("127.0.0.1", lport))
+    peer.sendto(b"BB", ("127.0.0.1", lport))  # unread data before it: no second URC
     u.expect(b'\r\n+QIURC: "recv",2\r\n')
-    peer.sendto(b"BB", ("127.0.0.1", lport))
     u.x("AT+QIRD=2", b'\r\n+QIRD: 4,"127.0.0.1",%d\r\nAAAA\r\n\r\nOK\r\n' % pport)
     u.x("AT+QIRD=2", b'\r\n+QIRD: 2,"127.0.0.1",%d\r\nBB\r\n\r\nOK\r\n' % pport)
     u.x("AT+QIRD=2", b"\r\n+QIRD: 0\r\n\r\nOK\r\n")

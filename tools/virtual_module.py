@@ -361,11 +361,14 @@ class VirtualModule:
         self._out = deque()  # bytes or callables, in order
         self._out_block_until = 0.0
         self._out_timer = None
-        self._tok_out = 0.0
-        self._tok_out_t = 0.0
+        # Throttled line (baud): when it finishes the bytes released so far, and since when
+        # the bytes now waiting have waited. A byte is released only once the line could
+        # have carried it, and an idle line earns no credit: never faster than the baud rate.
+        self._line_out = 0.0
+        self._out_ready = None
         self._in_pending = bytearray()
-        self._tok_in = 0.0
-        self._tok_in_t = 0.0
+        self._line_in = 0.0
+        self._in_ready = 0.0
         self._in_timer = None
         self._t0 = time.monotonic()
         self._epoch = time.time()
@@ -397,7 +400,8 @@ class VirtualModule:
     def start(self):
         if self._thread is not None:
             return self
-        self._sel = selectors.DefaultSelector()
+        # select(): microsecond timeouts for the line pacing (epoll rounds up to 1 ms)
+        self._sel = selectors.SelectSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -787,6 +791,8 @@ class VirtualModule:
             if data:
                 self.rx_bytes += len(data)
                 if self.baud:
+                    if not self._in_pending:
+                        self._in_ready = time.monotonic()
                     self._in_pending += data
                     self._in_pump()
                 else:
@@ -799,17 +805,16 @@ class VirtualModule:
         self._in_timer = None
         rate = self.baud / 10.0
         now = time.monotonic()
-        self._tok_in = min(rate * 0.02 + 1, self._tok_in + (now - self._tok_in_t) * rate)
-        self._tok_in_t = now
-        n = min(int(self._tok_in), len(self._in_pending))
+        start = max(self._line_in, self._in_ready)
+        n = min(int((now - start) * rate), len(self._in_pending))
         if n > 0:
             chunk = bytes(self._in_pending[:n])
             del self._in_pending[:n]
-            self._tok_in -= n
+            start = self._line_in = start + n / rate
             self._uart_input(chunk)
         if self._in_pending and self._in_timer is None:
-            need = max(1.0 - self._tok_in, 1.0)
-            self._in_timer = self._at_real(need / rate, self._in_pump)
+            wait = max(self._line_in, self._in_ready) + 1.0 / rate - time.monotonic()
+            self._in_timer = self._at_real(max(wait, 0.0), self._in_pump)
 
     def _out_bytes(self):
         return sum(len(x) for x in self._out if not callable(x))
@@ -839,13 +844,12 @@ class VirtualModule:
                 limit = min(limit, self._f_split[0])
             if self.baud:
                 rate = self.baud / 10.0
-                self._tok_out = min(
-                    rate * 0.02 + 1, self._tok_out + (now - self._tok_out_t) * rate
-                )
-                self._tok_out_t = now
-                allowed = int(self._tok_out)
+                if self._out_ready is None:
+                    self._out_ready = now
+                start = max(self._line_out, self._out_ready)
+                allowed = int((now - start) * rate)
                 if allowed <= 0:
-                    self._arm_out_timer((1.0 - self._tok_out) / rate)
+                    self._arm_out_timer(start + 1.0 / rate - now)
                     break
                 limit = min(limit, allowed)
             try:
@@ -859,18 +863,22 @@ class VirtualModule:
                 break
             self.tx_bytes += n
             if self.baud:
-                self._tok_out -= n
+                self._line_out = start + n / rate
             if self._f_split:
                 self._f_split[0] -= n
                 if self._f_split[0] <= 0:
                     self._f_split.popleft()
                     self._out_block_until = time.monotonic() + self.split_pause_ms / 1000.0
+                    self._out_ready = self._out_block_until  # no credit for the pause
             if n >= len(item):
                 self._out.popleft()
             else:
                 self._out[0] = item[n:]
         self._uart_sel()
-        if self._out_bytes() < 65536:
+        queued = self._out_bytes()
+        if not queued and self._out_ready is not None and self._out_ready <= time.monotonic():
+            self._out_ready = None  # all sent: the next output waits its own line time
+        if queued < 65536:
             self._resume_readers()
 
     def _arm_out_timer(self, seconds):
@@ -899,6 +907,8 @@ class VirtualModule:
             k = min(self._f_garble, len(data))
             self._f_garble -= k
             data = bytes(self._rand.randrange(256) for _ in range(k)) + bytes(data[k:])
+        if self._out_ready is None:
+            self._out_ready = time.monotonic()
         self._out.append(bytes(data))
         self._trace("<- %r" % (_redact(bytes(data[:200])),))
 
@@ -2149,6 +2159,14 @@ class VirtualModule:
         if c.sock is not None:
             self._sel_set(c.sock, 0, None)
             c.sel_mask = 0
+            try:
+                # The module's stack has taken what the peer sent: read it first, so the
+                # peer sees the close (FIN), not a reset for data never read.
+                c.sock.setblocking(False)
+                while c.sock.recv(65536):
+                    pass
+            except OSError:
+                pass
             try:
                 c.sock.close()
             except OSError:
