@@ -80,8 +80,40 @@ def open_socket(modem, mode, port, udp_port):
     return s
 
 
+async def aio_transfer(am, way, n, port, smv, rbuf, heap):
+    # The asyncio streams (quectel.aio), buffer access mode: (socket, moved, error, heap).
+    s = am.socket()
+    await s.connect(("127.0.0.1", port))
+    if heap:
+        gc.collect()
+        gc.disable()
+    sync("READY aio %s %d" % (way, n))
+    a0 = gc.mem_alloc()
+    moved = 0
+    err = None
+    try:
+        if way == "send":
+            while moved < n:
+                k = min(MAX_SEND, n - moved)
+                s.write(smv if k == MAX_SEND else smv[:k])
+                await s.drain()
+                moved += k
+        else:
+            while moved < n:
+                k = await s.readinto(rbuf)
+                if not k:
+                    break
+                moved += k
+    except Exception as e:  # reported, and the next transfer still runs
+        err = "%s: %s" % (type(e).__name__, e)
+    used = gc.mem_alloc() - a0
+    gc.enable()
+    return s, moved, err, used
+
+
 def transfer():
     modem = modem_up()
+    am = None
     sink = int(os.getenv("BENCH_SINK"))
     source = int(os.getenv("BENCH_SOURCE"))
     udp = int(os.getenv("BENCH_UDP"))
@@ -94,7 +126,21 @@ def transfer():
     for item in os.getenv("BENCH_PLAN").split(","):
         mode, way, n = item.split(":")
         n = int(n)
-        s = open_socket(modem, mode, sink if way == "send" else source, udp)
+        port = sink if way == "send" else source
+        if mode == "aio":
+            import asyncio
+
+            from quectel.aio import AModem
+
+            am = am or AModem(modem)
+            s, moved, err, used = asyncio.run(aio_transfer(am, way, n, port, smv, rbuf, heap))
+            sync("FAILED" if err else "SENT" if way == "send" else "DONE")
+            result(kind="transfer", mode=mode, dir=way, bytes=n, moved=moved, error=err,
+                   heap_per_kb=used * 1024 / moved if heap and moved and not err else None,
+                   mode_before=0, mode_after=s.c.mode)  # fmt: skip
+            asyncio.run(s.aclose())
+            continue
+        s = open_socket(modem, mode, port, udp)
         mode0 = s.mode
         if heap:
             gc.collect()
