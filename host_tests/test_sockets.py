@@ -2,6 +2,7 @@
 
 import os
 import socket as pysocket
+import time
 
 import pytest
 from quectel import socket as S
@@ -156,6 +157,31 @@ def test_remote_close_keeps_buffered_data_then_eof(modem):
         s.send(b"x")
     s.close()
     srv.close()
+
+
+def test_nonblocking_reads_and_writes_after_remote_close(modem, vm, echo):
+    """What a non-blocking client (mqtt_as, umqtt's check_msg) sees once the module reports
+    the peer closed (+QIURC: "closed"), as on MicroPython's own sockets: None while nothing
+    waits, then the end of the stream (b"", 0; not None, not EAGAIN), and writes fail."""
+    s = modem.socket()
+    s.settimeout(5)
+    s.connect(("127.0.0.1", echo.port))
+    s.setblocking(False)
+    assert s.read(1) is None
+    assert s.readinto(bytearray(1)) is None
+    assert vm.remote_close(s.cid)
+    deadline = time.monotonic() + 10
+    while not s.ioctl(3, 1):  # POLLIN: the URC has come
+        assert time.monotonic() < deadline, "the close was never reported"
+        time.sleep(0.01)
+    assert s.read(1) == b""
+    assert s.ioctl(3, 1 | 16) == 1 | 16  # POLLIN | POLLHUP
+    assert s.readinto(bytearray(1)) == 0
+    assert s.recv(1) == b""
+    with pytest.raises(OSError) as e:
+        s.write(b"\xc0\x00")  # PINGREQ
+    assert e.value.errno == 104  # ECONNRESET
+    s.close()
 
 
 def test_send_fail_storm_loses_and_duplicates_nothing(modem, vm, echo):
