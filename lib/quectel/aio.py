@@ -25,7 +25,7 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, Conn, byte_view
+from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, WAIT, Conn, Op, byte_view
 from .engine import _name
 from .errors import EMSGSIZE, oserror
 from .modem import STAT_GOT_IP
@@ -38,13 +38,40 @@ _TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins h
 if _MPY:
     from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
 
-    def _io_read(s):  # awaitable: resumes when s is readable
-        yield _core._io_queue.queue_read(s)
+    class _Readable:
+        # `await` it: resumes once s is readable (asyncio's I/O queue). Reused, so the
+        # pump's waits allocate nothing (the protocol of asyncio's own sleep_ms).
+        def __init__(self, s):
+            self.s = s
+            self.queued = False
+            self._stop = StopIteration()
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            if self.queued:
+                self.queued = False
+                self._stop.__traceback__ = None
+                raise self._stop
+            self.queued = True
+            _core._io_queue.queue_read(self.s)
+
+    def _take(lock):
+        # Take a free asyncio.Lock at once, without the generator acquire() allocates
+        # (MicroPython's Lock: state 0 is free, 1 taken, a Task is a hand-over in progress).
+        if lock.state == 0:
+            lock.state = 1
+            return True
+        return False
 
     _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
 
 else:
+
+    def _take(lock):
+        return False
 
     def _sleep_ms(ms):
         return asyncio.sleep(ms / 1000)
@@ -54,12 +81,54 @@ else:
 
 
 class _Waiter:
-    # One task in AModem.until: woken (its Event set) by the pump when its condition came
-    # true, or by the timer when its deadline passed. Reused, so waiting allocates little.
+    # One waiting task (AModem.until, _drive): woken by the pump when its condition came
+    # true, or by the timer when its deadline passed. Reused, and on MicroPython awaited
+    # as itself (the protocol of asyncio's own sleep_ms), so a wait allocates nothing.
     def __init__(self):
         self.cond = None
         self.deadline = None
-        self.ev = asyncio.Event()
+        self.flag = False
+        self.task = None
+        if _MPY:
+            self._stop = StopIteration()
+        else:
+            self.ev = asyncio.Event()
+
+    def set(self):
+        self.flag = True
+        if _MPY:
+            t = self.task
+            if t is not None:
+                self.task = None
+                _core._task_queue.push(t)
+        else:
+            self.ev.set()
+
+    def wait(self):
+        # An awaitable: returns once set() was called (and clears the flag).
+        if _MPY:
+            return self
+        return self._ev_wait()
+
+    async def _ev_wait(self):
+        await self.ev.wait()
+        self.ev.clear()
+        self.flag = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.flag:
+            self.flag = False
+            self.task = None
+            self._stop.__traceback__ = None
+            raise self._stop
+        t = self.task = _core.cur_task
+        t.data = self  # a cancel finds the task here (remove)
+
+    def remove(self, task):
+        self.task = None
 
 
 class AModem:
@@ -149,7 +218,7 @@ class AModem:
         # Wake the tasks whose condition is now true, and only those.
         for w in self._waiting:
             if w.cond():
-                w.ev.set()
+                w.set()
 
     async def _timer(self):
         # Deadlines and conditions nobody announces (pins), for the waiting tasks only.
@@ -162,12 +231,12 @@ class AModem:
             now = clock.ticks_ms()
             for w in self._waiting:
                 if w.cond() or (w.deadline is not None and clock.ticks_diff(now, w.deadline) >= 0):
-                    w.ev.set()
+                    w.set()
 
     async def _pump(self):
         at = self.at
-        uart = at._uart
         flag = self.rx_flag
+        readable = _Readable(at._uart) if _MPY else None
         while True:
             got = False
             for _ in range(4):  # a bounded amount of work per wake-up
@@ -187,7 +256,7 @@ class AModem:
                 except asyncio.TimeoutError:
                     pass
             elif _MPY:
-                await _io_read(uart)
+                await readable
             else:  # CPython: no I/O queue for a UART stand-in
                 await _sleep_ms(2)
 
@@ -196,25 +265,35 @@ class AModem:
         Returns cond()."""
         if cond():
             return True
+        w = self._park(cond, timeout_ms)
+        try:
+            while not cond():
+                if self._expired(w):
+                    return False
+                await w.wait()
+        finally:
+            self._unpark(w)
+        return True
+
+    def _park(self, cond, timeout_ms):
         self.start()
         clock = self.clock
         w = self._spare.pop() if self._spare else _Waiter()
         w.cond = cond
         w.deadline = None if timeout_ms is None else clock.ticks_add(clock.ticks_ms(), timeout_ms)
-        w.ev.clear()
+        w.flag = False
         self._waiting.append(w)
         self._some.set()
-        try:
-            while not cond():
-                if w.deadline is not None and clock.ticks_diff(clock.ticks_ms(), w.deadline) >= 0:
-                    return cond()
-                await w.ev.wait()
-                w.ev.clear()
-        finally:
-            self._waiting.remove(w)
-            w.cond = None
-            self._spare.append(w)
-        return True
+        return w
+
+    def _expired(self, w):
+        clock = self.clock
+        return w.deadline is not None and clock.ticks_diff(clock.ticks_ms(), w.deadline) >= 0
+
+    def _unpark(self, w):
+        self._waiting.remove(w)
+        w.cond = None
+        self._spare.append(w)
 
     def sleep(self, ms):
         """asyncio sleep for ms of module-clock time."""
@@ -223,12 +302,14 @@ class AModem:
     # ---- driving procedures ----------------------------------------------------------------
 
     async def _drive(self, gen, rescue=None, arg=None, step=None):
-        # Run a generator procedure (see ATEngine.run) without blocking the loop. The UART
-        # lock is taken for a step that starts a command and kept until a step leaves the
-        # engine idle; URC waits and sleeps happen without it. A cancelled caller's
-        # procedure, once started, is finished by a task of its own, then
+        # Run a generator procedure (see ATEngine.run), or a data-path Op (quectel.conn),
+        # stepped directly so that a chunk allocates no generator or tuple, without blocking
+        # the loop. The UART lock is taken for a step that starts a command and kept until a
+        # step leaves the engine idle; URC waits and sleeps happen without it. A cancelled
+        # caller's procedure, once started, is finished by a task of its own, then
         # `rescue(result, arg)` undoes or keeps what it did; `step` resumes such a procedure.
         at = self.at
+        op = gen if isinstance(gen, Op) else None
         res, cond, ms, waiting, held = step or (None, None, 0, False, False)
         started = step is not None
         try:
@@ -238,15 +319,34 @@ class AModem:
                         await self.sleep(ms)
                         res = True
                     else:
-                        res = await self.until(cond, ms)
+                        res = cond()
+                        if not res:  # until(), inline: no coroutine object per step
+                            w = self._park(cond, ms)
+                            try:
+                                while not res and not self._expired(w):
+                                    await w.wait()
+                                    res = cond()
+                            finally:
+                                self._unpark(w)
                     waiting = False
                 if not held:
-                    await self.lock.acquire()
+                    if not _take(self.lock):
+                        await self.lock.acquire()
                     held = True
-                try:
-                    cond, ms = gen.send(res)
-                except StopIteration as e:
-                    return e.value
+                if op is not None:
+                    try:
+                        r = op.step(res)
+                    except BaseException:  # noqa: B036 (leave the engine idle)
+                        op.stop()
+                        raise
+                    if r != WAIT:
+                        return r
+                    cond, ms = op.wcond, op.wms
+                else:
+                    try:
+                        cond, ms = gen.send(res)
+                    except StopIteration as e:
+                        return e.value
                 started = waiting = True
                 if not at.busy:
                     self.lock.release()
@@ -256,6 +356,8 @@ class AModem:
                 step = (res, cond, ms, waiting, held)
                 asyncio.create_task(self._finish(gen, rescue, arg, step))
                 held = False  # the finishing task has it now
+            elif op is not None:
+                op.stop()
             else:
                 gen.close()
             raise
@@ -525,7 +627,7 @@ class ASocket:
         if c.rd.op:
             await self.am.until(c.rd.free)  # a cancelled read is still finishing
         c.rd.recv(buf, n)
-        return await self.am._drive(c.rd.g_steps(), self._keep, buf)
+        return await self.am._drive(c.rd, self._keep, buf)
 
     async def _unread(self, got, buf):
         # A cancelled read was finished in the background: what it read goes back to the
@@ -623,12 +725,18 @@ class ASocket:
                 self._out = out[sent:]
                 raise self.c._timed_out()
 
-    async def _send_all(self, mv, off, n, addr=None):
-        c = self.c
-        if c.wr.op:
-            await self.am.until(c.wr.free)  # a cancelled send is still finishing
-        c.wr.send(mv, off, n, addr)
-        return await self.am._drive(c.wr.g_steps())
+    def _send_all(self, mv, off, n, addr=None):
+        # An awaitable: the count sent. The Op is driven directly (one coroutine object a
+        # send) unless a cancelled send is still finishing.
+        wr = self.c.wr
+        if wr.op:
+            return self._send_after(mv, off, n, addr)
+        wr.send(mv, off, n, addr)
+        return self.am._drive(wr)
+
+    async def _send_after(self, mv, off, n, addr):
+        await self.am.until(self.c.wr.free)
+        return await self._send_all(mv, off, n, addr)
 
     async def send(self, buf):
         """One datagram (UDP client) or up to 1460 bytes (TCP); returns the count sent."""

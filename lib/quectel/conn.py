@@ -134,7 +134,7 @@ class Op:
     A front starts it (`recv` / `send`), then calls step(ok) until it returns something
     other than WAIT, waiting between calls for (wcond, wms) (wcond None: just wms) and
     passing whether wcond came true: the blocking front with ATEngine.wait, quectel.aio
-    with AModem.until, holding the UART lock for a step while a command runs. `g_steps` is
+    with AModem._drive, holding the UART lock for a step while a command runs. `g_steps` is
     the same loop as a generator procedure, for the control paths.
     """
 
