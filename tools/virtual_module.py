@@ -40,7 +40,6 @@ import argparse
 import datetime
 import heapq
 import random
-import re
 import selectors
 import signal
 import socket
@@ -50,176 +49,40 @@ import time
 import traceback
 from collections import deque
 
+from vmodule.addresses import is_ipv4, is_loopback
+from vmodule.errors import CME_TEXT, ERROR_TEXT, CmeError, ParamError, TcpError
+from vmodule.limits import (
+    CTRL_Z,
+    ESC,
+    GUARD_MS,
+    INCOMING,
+    LISTENER,
+    MAX_ACTIVE,
+    MAX_CONN,
+    MAX_CTX,
+    MAX_READ,
+    MAX_SEND,
+    PLUS,
+    RESET_MS,
+    RI_PULSE_MS,
+    S_CLOSING,
+    S_CONNECTED,
+    S_LISTENING,
+    S_OPENING,
+    SERVICE,
+    SERVICE_TYPES,
+    TCP,
+    UDP,
+)
+from vmodule.params import int_at, split_params, str_at
+from vmodule.redact import redact
+
 __all__ = ["VirtualModule", "ERROR_TEXT"]
-
-# Chapter 3 of the manual (lower case, as AT+QIGETERROR prints them in example 4.9).
-ERROR_TEXT = {
-    0: "operation successfully",
-    552: "unknown error",
-    553: "operation blocked",
-    554: "open connection failed",
-    555: "connection has been closed",
-    556: "active PDP failed",
-    557: "invalid IP address",
-    558: "invalid parameters",
-    559: "operation not supported",
-    560: "create socket failed",
-    561: "invalid socket ID",
-    562: "specified socket index has been used",
-    563: "PDP has already been activated",
-    564: "invalid APP type",
-    565: "DNS parse failed",
-    566: "invalid operation",
-    567: "socket listen failed",
-    568: "bind socket failed",
-    569: "memory not enough",
-    570: "socket index unused",
-    571: "operation timeout",
-    572: "no NTP response returns",
-    573: "PDP is activating",
-    574: "DNS parse busy",
-}
-
-CME_TEXT = {
-    3: "operation not allowed",
-    4: "operation not supported",
-    10: "SIM not inserted",
-    11: "SIM PIN required",
-    13: "SIM failure",
-    16: "incorrect password",
-    30: "no network service",
-    50: "incorrect parameters",
-    100: "unknown",
-}
-
-MAX_CONN = 12
-MAX_CTX = 16
-MAX_ACTIVE = 3
-MAX_SEND = 1460
-MAX_READ = 1500
-GUARD_MS = 1000
-RI_PULSE_MS = 120
-RESET_MS = 150
-
-TCP, UDP, LISTENER, INCOMING, SERVICE = "TCP", "UDP", "TCP LISTENER", "TCP INCOMING", "UDP SERVICE"
-SERVICE_TYPES = (TCP, UDP, LISTENER, SERVICE)
-
-# socket states (AT+QISTATE)
-S_OPENING, S_CONNECTED, S_LISTENING, S_CLOSING = 1, 2, 3, 4
-
-CTRL_Z, ESC, PLUS = 0x1A, 0x1B, 0x2B
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
 
-
-class _ParamError(Exception):
-    """Bad parameters: ERROR, QIGETERROR 558."""
-
-
-class _TcpError(Exception):
-    """A TCP/IP command failed: ERROR, QIGETERROR <code>."""
-
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
-
-
-class _CmeError(Exception):
-    """+CME ERROR: <code> (as CMEE says)."""
-
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
-
-
 _DEFER = object()  # handler returned: it answers later by itself
-
-
-# Secrets never reach the log: the password of AT+QICSGP (and of its read answer) and the PIN.
-_SECRETS = re.compile(
-    rb'((?:AT\+QICSGP=|\+QICSGP: )[^"\r]*"[^"]*","[^"]*",")([^"]*)|((?:AT\+CPIN=")[^"]*)', re.I
-)
-
-
-def _redact(data):
-    return _SECRETS.sub(
-        lambda m: m.group(1) + b"<redacted>" if m.group(1) else b'AT+CPIN="<redacted>', data
-    )
-
-
-def _is_ipv4(s):
-    parts = s.split(".")
-    if len(parts) != 4:
-        return False
-    for p in parts:
-        if not p.isdigit() or len(p) > 3 or int(p) > 255:
-            return False
-    return True
-
-
-def _is_loopback(ip):
-    return _is_ipv4(ip) and ip.split(".")[0] == "127"
-
-
-def _split_params(s):
-    """Split an AT parameter list: quoted strings -> str, digits -> int, empty -> None."""
-    out = []
-    cur = []
-    quoted = False
-    was_quoted = False
-    for ch in s:
-        if ch == '"':
-            quoted = not quoted
-            was_quoted = True
-            continue
-        if not quoted and ch in " \t":
-            continue
-        if ch == "," and not quoted:
-            out.append(_param_value("".join(cur), was_quoted))
-            cur = []
-            was_quoted = False
-            continue
-        cur.append(ch)
-    if quoted:
-        raise _ParamError("unterminated string")
-    out.append(_param_value("".join(cur), was_quoted))
-    return out
-
-
-def _param_value(text, quoted):
-    if quoted:
-        return text
-    text = text.strip()
-    if text == "":
-        return None
-    if text.isdigit():
-        return int(text)
-    if text[0] == "-" and text[1:].isdigit():
-        return int(text)
-    return text
-
-
-def _int(params, i, lo, hi, default=_ParamError):
-    if i >= len(params) or params[i] is None:
-        if default is _ParamError:
-            raise _ParamError("missing parameter %d" % i)
-        return default
-    v = params[i]
-    if not isinstance(v, int) or not lo <= v <= hi:
-        raise _ParamError("bad parameter %d" % i)
-    return v
-
-
-def _str(params, i, default=_ParamError):
-    if i >= len(params) or params[i] is None:
-        if default is _ParamError:
-            raise _ParamError("missing parameter %d" % i)
-        return default
-    v = params[i]
-    if isinstance(v, int):
-        return str(v)
-    return v
 
 
 class _Timer:
@@ -910,7 +773,7 @@ class VirtualModule:
         if self._out_ready is None:
             self._out_ready = time.monotonic()
         self._out.append(bytes(data))
-        self._trace("<- %r" % (_redact(bytes(data[:200])),))
+        self._trace("<- %r" % (redact(bytes(data[:200])),))
 
     def _after_output(self, fn):
         """Run fn once everything queued so far has been written."""
@@ -1119,7 +982,7 @@ class VirtualModule:
     def _uart_input(self, data):
         if not self._powered() or self._silent():
             return
-        self._trace("-> %r" % (_redact(bytes(data[:200])),))
+        self._trace("-> %r" % (redact(bytes(data[:200])),))
         if self._tmode is not None:
             self._tm_input(data, self.now_ms())
             return
@@ -1200,20 +1063,20 @@ class VirtualModule:
             if kind == "basic":
                 result = self._basic(name, args)
             elif handler is None or kind == "bad":
-                raise _ParamError("unknown command")
+                raise ParamError("unknown command")
             else:
-                params = _split_params(args) if kind == "write" else []
+                params = split_params(args) if kind == "write" else []
                 result = handler(kind, params)
-        except _ParamError:
+        except ParamError:
             if tcpip:
                 self._last_err = 558
             self._finish([], ERROR)
             return
-        except _TcpError as e:
+        except TcpError as e:
             self._last_err = e.code
             self._finish([], ERROR)
             return
-        except _CmeError as e:
+        except CmeError as e:
             self._finish([], self._cme(e.code))
             return
         except Exception:  # a bug in the module: answer ERROR rather than hang
@@ -1399,7 +1262,7 @@ class VirtualModule:
             return test
         if kind == "exec" and execl is not None:
             return execl
-        raise _ParamError()
+        raise ParamError()
 
     def _h_gmr(self, kind, p):
         return self._simple(kind, test=[], execl=["UC20GQBR03A12E1G"])
@@ -1415,9 +1278,9 @@ class VirtualModule:
 
     def _sim_check(self):
         if self.sim == "absent":
-            raise _CmeError(10)
+            raise CmeError(10)
         if self.sim == "SIM PIN" and not self._sim_unlocked:
-            raise _CmeError(11)
+            raise CmeError(11)
 
     def _sim_ready(self):
         return self.sim == "READY" or (self.sim == "SIM PIN" and self._sim_unlocked)
@@ -1426,17 +1289,17 @@ class VirtualModule:
         if kind == "test":
             return []
         if self.sim == "absent":
-            raise _CmeError(10)
+            raise CmeError(10)
         if kind == "read":
             return ["+CPIN: READY" if self._sim_ready() else "+CPIN: SIM PIN"]
         if kind == "write":
             if self._sim_ready():
-                raise _CmeError(3)
-            if _str(p, 0) != self.sim_pin:
-                raise _CmeError(16)
+                raise CmeError(3)
+            if str_at(p, 0) != self.sim_pin:
+                raise CmeError(16)
             self._sim_unlocked = True
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _reg(self, which):
         if not self._sim_ready() or self._cfun != 1:
@@ -1470,9 +1333,9 @@ class VirtualModule:
         if kind == "read":
             return [self._reg_line("CREG", self._creg_n)]
         if kind == "write":
-            self._creg_n = _int(p, 0, 0, 2, 0)
+            self._creg_n = int_at(p, 0, 0, 2, 0)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_cgreg(self, kind, p):
         if kind == "test":
@@ -1480,16 +1343,16 @@ class VirtualModule:
         if kind == "read":
             return [self._reg_line("CGREG", self._cgreg_n)]
         if kind == "write":
-            self._cgreg_n = _int(p, 0, 0, 2, 0)
+            self._cgreg_n = int_at(p, 0, 0, 2, 0)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_csq(self, kind, p):
         if kind == "test":
             return ["+CSQ: (0-31,99),(0-7,99)"]
         if kind == "exec":
             return ["+CSQ: %d,%d" % (self.csq, self.ber)]
-        raise _ParamError()
+        raise ParamError()
 
     def _h_cops(self, kind, p):
         if kind == "test":
@@ -1499,9 +1362,9 @@ class VirtualModule:
                 return ['+COPS: 0,0,"VIRTUAL",2']
             return ["+COPS: 0"]
         if kind == "write":
-            _int(p, 0, 0, 4)
+            int_at(p, 0, 0, 4)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_cimi(self, kind, p):
         if kind == "test":
@@ -1509,7 +1372,7 @@ class VirtualModule:
         if kind == "exec":
             self._sim_check()
             return ["001010123456789"]
-        raise _ParamError()
+        raise ParamError()
 
     def _h_qccid(self, kind, p):
         if kind == "test":
@@ -1517,7 +1380,7 @@ class VirtualModule:
         if kind == "exec":
             self._sim_check()
             return ["+QCCID: 89001012012345678901"]
-        raise _ParamError()
+        raise ParamError()
 
     def _h_cmee(self, kind, p):
         if kind == "test":
@@ -1525,9 +1388,9 @@ class VirtualModule:
         if kind == "read":
             return ["+CMEE: %d" % self._cmee]
         if kind == "write":
-            self._cmee = _int(p, 0, 0, 2, 0)
+            self._cmee = int_at(p, 0, 0, 2, 0)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_cfun(self, kind, p):
         if kind == "test":
@@ -1535,10 +1398,10 @@ class VirtualModule:
         if kind == "read":
             return ["+CFUN: %d" % self._cfun]
         if kind == "write":
-            fun = _int(p, 0, 0, 4)
+            fun = int_at(p, 0, 0, 4)
             if fun not in (0, 1, 4):
-                raise _ParamError()
-            rst = _int(p, 1, 0, 1, 0)
+                raise ParamError()
+            rst = int_at(p, 1, 0, 1, 0)
             if rst:
                 self._finish([], OK)
                 self._reboot()
@@ -1550,7 +1413,7 @@ class VirtualModule:
                     self._deact(ctx)
             self._reg_urcs(before)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_cgatt(self, kind, p):
         if kind == "test":
@@ -1558,9 +1421,9 @@ class VirtualModule:
         if kind == "read":
             return ["+CGATT: %d" % (1 if self._reg("CGREG") in (1, 5) else 0)]
         if kind == "write":
-            _int(p, 0, 0, 1)
+            int_at(p, 0, 0, 1)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_ctzr(self, kind, p):
         if kind == "test":
@@ -1568,9 +1431,9 @@ class VirtualModule:
         if kind == "read":
             return ["+CTZR: %d" % self._ctzr]
         if kind == "write":
-            self._ctzr = _int(p, 0, 0, 1)
+            self._ctzr = int_at(p, 0, 0, 1)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_ctzu(self, kind, p):
         if kind == "test":
@@ -1578,9 +1441,9 @@ class VirtualModule:
         if kind == "read":
             return ["+CTZU: %d" % self._ctzu]
         if kind == "write":
-            self._ctzu = _int(p, 0, 0, 1)
+            self._ctzu = int_at(p, 0, 0, 1)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     _RATES = (0, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
@@ -1590,12 +1453,12 @@ class VirtualModule:
         if kind == "read":
             return ["+IPR: %d" % self._ipr]
         if kind == "write":
-            r = _int(p, 0, 0, 4000000)
+            r = int_at(p, 0, 0, 4000000)
             if r not in self._RATES:
-                raise _ParamError()
+                raise ParamError()
             self._ipr = r
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_ifc(self, kind, p):
         if kind == "test":
@@ -1603,15 +1466,15 @@ class VirtualModule:
         if kind == "read":
             return ["+IFC: 0,0"]
         if kind == "write":
-            _int(p, 0, 0, 2)
-            _int(p, 1, 0, 2, 0)
+            int_at(p, 0, 0, 2)
+            int_at(p, 1, 0, 2, 0)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_qos(self, kind, p):
         if kind in ("test", "read", "write"):
             return []
-        raise _ParamError()
+        raise ParamError()
 
     # --- clock
 
@@ -1632,26 +1495,26 @@ class VirtualModule:
             t = self._net_utc() + self._rtc_offset
             return ['+CCLK: "%s"' % self._fmt_time(t, False)]
         if kind == "write":
-            s = _str(p, 0)
+            s = str_at(p, 0)
             try:
                 dt = datetime.datetime.strptime(s[:17], "%y/%m/%d,%H:%M:%S")
                 zone = int(s[17:]) if len(s) > 17 else 0
             except ValueError:
-                raise _ParamError() from None
+                raise ParamError() from None
             utc = dt.replace(tzinfo=datetime.timezone.utc).timestamp() - zone * 900
             self._rtc_offset = utc - self._net_utc()
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_qpowd(self, kind, p):
         if kind == "exec":
             mode = 1
         elif kind == "write":
-            mode = _int(p, 0, 0, 1)
+            mode = int_at(p, 0, 0, 1)
         elif kind == "test":
             return ["+QPOWD: (0,1)"]
         else:
-            raise _ParamError()
+            raise ParamError()
         self._finish([], OK)
         self._power = "down"
         self._shutdown()
@@ -1665,40 +1528,40 @@ class VirtualModule:
         tail = tail.strip()
         if name == "E":
             if tail not in ("", "0", "1"):
-                raise _ParamError()
+                raise ParamError()
             self._echo = tail == "1"
             return []
         if name == "V":
             if tail not in ("", "1"):
-                raise _ParamError()  # numeric result codes are not modelled
+                raise ParamError()  # numeric result codes are not modelled
             return []
         if name == "Q":
             if tail not in ("", "0"):
-                raise _ParamError()
+                raise ParamError()
             return []
         if name == "&W":
             if tail not in ("", "0"):
-                raise _ParamError()
+                raise ParamError()
             return []
         if name == "Z" or name == "&F":
             if tail not in ("", "0"):
-                raise _ParamError()
+                raise ParamError()
             self._echo = True
             return []
         if name == "I":
             if tail not in ("", "0"):
-                raise _ParamError()
+                raise ParamError()
             return ["Quectel", "UC20", "Revision: UC20GQBR03A12E1G"]
         if name == "&D":
             if tail not in ("", "0", "1", "2"):
-                raise _ParamError()
+                raise ParamError()
             self._amp_d = int(tail or "0")
             return []
         if name == "O":
             if tail not in ("", "0"):
-                raise _ParamError()
+                raise ParamError()
             return self._ato()
-        raise _ParamError()
+        raise ParamError()
 
     # ----------------------------------------------------------------- PDP contexts
 
@@ -1711,19 +1574,19 @@ class VirtualModule:
         if kind == "test":
             return ["+QICSGP: (1-16),1-IPV4,APN,USER NAME,PASSWORD,(0-3)"]
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
         if len(p) == 1:
             t, apn, user, pw, auth = self._ctx_cfg[ctx]
             return ['+QICSGP: %d,"%s","%s","%s",%d' % (t, apn, user, pw, auth)]
         if len(p) > 6:
-            raise _ParamError()
-        t = _int(p, 1, 1, 1)
+            raise ParamError()
+        t = int_at(p, 1, 1, 1)
         cfg = self._ctx_cfg[ctx]
-        apn = _str(p, 2, cfg[1])
-        user = _str(p, 3, cfg[2] if len(p) <= 3 else "")
-        pw = _str(p, 4, cfg[3] if len(p) <= 3 else "")
-        auth = _int(p, 5, 0, 3, cfg[4] if len(p) <= 3 else 0)
+        apn = str_at(p, 2, cfg[1])
+        user = str_at(p, 3, cfg[2] if len(p) <= 3 else "")
+        pw = str_at(p, 4, cfg[3] if len(p) <= 3 else "")
+        auth = int_at(p, 5, 0, 3, cfg[4] if len(p) <= 3 else 0)
         self._ctx_cfg[ctx] = [t, apn, user, pw, auth]
         return []
 
@@ -1733,12 +1596,12 @@ class VirtualModule:
         if kind == "read":
             return ['+QIACT: %d,1,1,"%s"' % (c, ip) for c, ip in sorted(self._active.items())]
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
         if len(p) > 1:
-            raise _ParamError()
+            raise ParamError()
         if ctx in self._active:
-            raise _TcpError(563)
+            raise TcpError(563)
         ok = (
             len(self._active) < MAX_ACTIVE
             and self._sim_ready()
@@ -1756,7 +1619,7 @@ class VirtualModule:
                 self._complete([], ERROR)
 
         if len(self._active) >= MAX_ACTIVE:
-            raise _TcpError(556)
+            raise TcpError(556)
         self._at(self.qiact_ms, done)
         return _DEFER
 
@@ -1764,10 +1627,10 @@ class VirtualModule:
         if kind == "test":
             return []
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
         if len(p) > 1:
-            raise _ParamError()
+            raise ParamError()
 
         def done():
             self._deact(ctx)
@@ -1800,7 +1663,7 @@ class VirtualModule:
 
     def _lookup(self, host):
         """List of IPs for host (IPv4 literal or a name in the module's table)."""
-        if _is_ipv4(host):
+        if is_ipv4(host):
             return [host]
         v = self.dns.get(host.lower())
         if v is None:
@@ -1813,19 +1676,19 @@ class VirtualModule:
         if kind == "test":
             return ['+QIDNSCFG: (1-16),"pridnsaddr","secdnsaddr"']
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
         if len(p) == 1:
             pri, sec = self._dnscfg.get(ctx, ("8.8.8.8", "8.8.4.4"))
             return ['+QIDNSCFG: %d,"%s","%s"' % (ctx, pri, sec)]
         if len(p) > 3:
-            raise _ParamError()
-        pri = _str(p, 1)
-        sec = _str(p, 2, "0.0.0.0")
-        if not _is_ipv4(pri) or not _is_ipv4(sec):
-            raise _TcpError(557)
+            raise ParamError()
+        pri = str_at(p, 1)
+        sec = str_at(p, 2, "0.0.0.0")
+        if not is_ipv4(pri) or not is_ipv4(sec):
+            raise TcpError(557)
         if ctx not in self._active:
-            raise _TcpError(566)
+            raise TcpError(566)
         self._dnscfg[ctx] = (pri, sec)
         return []
 
@@ -1833,13 +1696,13 @@ class VirtualModule:
         if kind == "test":
             return ['+QIDNSGIP: (1-16),"hostname"']
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
-        host = _str(p, 1)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
+        host = str_at(p, 1)
         if len(p) > 2 or not host:
-            raise _ParamError()
+            raise ParamError()
         if ctx not in self._active:
-            raise _TcpError(566)
+            raise TcpError(566)
 
         def done():
             ips = self._lookup(host)
@@ -1860,13 +1723,13 @@ class VirtualModule:
         if kind == "test":
             return ['+QPING: (1-16),"HOST",(1-255),(1-10)']
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
-        host = _str(p, 1)
-        timeout = _int(p, 2, 1, 255, 1)
-        num = _int(p, 3, 1, 10, 4)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
+        host = str_at(p, 1)
+        timeout = int_at(p, 2, 1, 255, 1)
+        num = int_at(p, 3, 1, 10, 4)
         if len(p) > 4 or not host:
-            raise _ParamError()
+            raise ParamError()
         if ctx not in self._active:
             self._at(0, lambda: self._urc(b"\r\n+QPING: 5\r\n"))
             return []
@@ -1875,7 +1738,7 @@ class VirtualModule:
             self._at(self.dns_ms, lambda: self._urc(b"\r\n+QPING: 4\r\n"))
             return []
         ip = ips[0]
-        reachable = _is_loopback(ip)
+        reachable = is_loopback(ip)
         times = []
 
         def step(i):
@@ -1915,19 +1778,19 @@ class VirtualModule:
         if kind == "read":
             if self._ntp_busy:
                 return ['+QNTP: "%s",%d' % self._ntp_busy]
-            raise _ParamError()
+            raise ParamError()
         if kind != "write":
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
-        server = _str(p, 1)
-        port = _int(p, 2, 1, 65535, 123)
-        autoset = _int(p, 3, 0, 1, 1)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
+        server = str_at(p, 1)
+        port = int_at(p, 2, 1, 65535, 123)
+        autoset = int_at(p, 3, 0, 1, 1)
         if len(p) > 4 or not server:
-            raise _ParamError()
+            raise ParamError()
         if ctx not in self._active:
-            raise _TcpError(566)
+            raise TcpError(566)
         if self._ntp_busy:
-            raise _TcpError(553)
+            raise TcpError(553)
         self._ntp_busy = (server, port)
         ips = self._lookup(server)
 
@@ -1937,7 +1800,7 @@ class VirtualModule:
 
         if not ips:
             self._at(self.dns_ms, lambda: finish(b"\r\n+QNTP: 565\r\n"))
-        elif not _is_loopback(ips[0]):
+        elif not is_loopback(ips[0]):
             self._at(self.ntp_timeout_ms, lambda: finish(b"\r\n+QNTP: 572\r\n"))
         else:
 
@@ -1956,27 +1819,27 @@ class VirtualModule:
         if kind == "test":
             return ['+QICFG: "transpktsize",(1-1460)', '+QICFG: "transwaittm",(0-20)']
         if kind != "write":
-            raise _ParamError()
-        what = _str(p, 0).lower()
+            raise ParamError()
+        what = str_at(p, 0).lower()
         if isinstance(p[0], int) or len(p) > 2:
-            raise _ParamError()
+            raise ParamError()
         if what == "transpktsize":
             if len(p) == 1:
                 return ['+QICFG: "transpktsize",%d' % self._transpktsize]
-            self._transpktsize = _int(p, 1, 1, 1460)
+            self._transpktsize = int_at(p, 1, 1, 1460)
             return []
         if what == "transwaittm":
             if len(p) == 1:
                 return ['+QICFG: "transwaittm",%d' % self._transwaittm]
-            self._transwaittm = _int(p, 1, 0, 20)
+            self._transwaittm = int_at(p, 1, 0, 20)
             return []
-        raise _ParamError()
+        raise ParamError()
 
     def _h_qigeterror(self, kind, p):
         if kind == "test":
             return []
         if kind != "exec":
-            raise _ParamError()
+            raise ParamError()
         e = self._last_err
         return ["+QIGETERROR: %d, %s" % (e, ERROR_TEXT.get(e, "unknown error"))]
 
@@ -1997,25 +1860,25 @@ class VirtualModule:
         if kind == "read":
             return []
         if kind != "write":
-            raise _ParamError()
+            raise ParamError()
         if not 5 <= len(p) <= 7:
-            raise _ParamError()
-        ctx = _int(p, 0, 1, MAX_CTX)
-        cid = _int(p, 1, 0, MAX_CONN - 1)
+            raise ParamError()
+        ctx = int_at(p, 0, 1, MAX_CTX)
+        cid = int_at(p, 1, 0, MAX_CONN - 1)
         stype = p[2]
         if not isinstance(stype, str) or stype.upper() not in SERVICE_TYPES:
-            raise _ParamError()
+            raise ParamError()
         stype = stype.upper()
-        host = _str(p, 3)
-        rport = _int(p, 4, 0, 65535)
-        lport = _int(p, 5, 0, 65535, 0)
-        mode = _int(p, 6, 0, 2, 0)
+        host = str_at(p, 3)
+        rport = int_at(p, 4, 0, 65535)
+        lport = int_at(p, 5, 0, 65535, 0)
+        mode = int_at(p, 6, 0, 2, 0)
         if cid in self._conns:
-            raise _TcpError(562)
+            raise TcpError(562)
         if ctx not in self._active:
-            raise _TcpError(566)
+            raise TcpError(566)
         if mode == 2 and stype in (LISTENER, SERVICE):
-            raise _TcpError(559)
+            raise TcpError(559)
         c = _Conn(cid, ctx, stype, mode)
         c.rport = rport if stype in (TCP, UDP) else 0
         c.lport = lport
@@ -2078,7 +1941,7 @@ class VirtualModule:
             return
         ip = ips[0]
         c.ip = ip
-        if not _is_loopback(ip):
+        if not is_loopback(ip):
             c.on_open(c, 554)
             return
         try:
@@ -2178,11 +2041,11 @@ class VirtualModule:
         if kind == "test":
             return []
         if kind != "write":
-            raise _ParamError()
-        cid = _int(p, 0, 0, MAX_CONN - 1)
-        _int(p, 1, 0, 65535, 10)
+            raise ParamError()
+        cid = int_at(p, 0, 0, MAX_CONN - 1)
+        int_at(p, 1, 0, 65535, 10)
         if len(p) > 2:
-            raise _ParamError()
+            raise ParamError()
         c = self._conns.pop(cid, None)
         if c is not None:
             if c.sock is not None and c.txq and not c.is_udp():
@@ -2389,7 +2252,7 @@ class VirtualModule:
                 pass  # datagrams get lost
         else:
             ip, port = addr
-            if _is_loopback(ip):
+            if is_loopback(ip):
                 try:
                     c.sock.sendto(data, (ip, port))
                 except OSError:
@@ -2406,37 +2269,37 @@ class VirtualModule:
         if kind == "test":
             return ["+QISEND: (0-11),(0-1460)"]
         if kind != "write":
-            raise _ParamError()
+            raise ParamError()
         if not 1 <= len(p) <= 4 or len(p) == 3:
-            raise _ParamError()
-        cid = _int(p, 0, 0, MAX_CONN - 1)
+            raise ParamError()
+        cid = int_at(p, 0, 0, MAX_CONN - 1)
         c = self._conns.get(cid)
         if len(p) >= 2:
-            length = _int(p, 1, 0, 1 << 30)
+            length = int_at(p, 1, 0, 1 << 30)
             if length == 0 and len(p) == 2:
                 if c is None:
-                    raise _TcpError(570)
+                    raise TcpError(570)
                 unacked = len(c.txq) + min(c.unacked_extra, c.tx_total)
                 return ["+QISEND: %d,%d,%d" % (c.tx_total, c.tx_total - unacked, unacked)]
             if length > MAX_SEND or length == 0:
-                raise _ParamError()
+                raise ParamError()
         else:
             length = None
         addr = None
         if len(p) == 4:
-            ip = _str(p, 2)
-            port = _int(p, 3, 0, 65535)
-            if not _is_ipv4(ip):
-                raise _TcpError(557)
+            ip = str_at(p, 2)
+            port = int_at(p, 3, 0, 65535)
+            if not is_ipv4(ip):
+                raise TcpError(557)
             addr = (ip, port)
         if c is None:
-            raise _TcpError(570)
+            raise TcpError(570)
         if c.kind == LISTENER:
-            raise _TcpError(559)
+            raise TcpError(559)
         if (c.kind == SERVICE) != (addr is not None) or (c.kind == SERVICE and length is None):
-            raise _ParamError()
+            raise ParamError()
         if c.state != S_CONNECTED or c.sock is None:
-            raise _TcpError(555)
+            raise TcpError(555)
         self._prompt = {"conn": c, "len": length, "addr": addr, "buf": bytearray()}
         segs = [self._cur_echo, b"\r\n> "]
         self._cur_echo = b""
@@ -2506,21 +2369,21 @@ class VirtualModule:
         if kind == "test":
             return ["+QIRD: (0-11),(0-1500)"]
         if kind != "write":
-            raise _ParamError()
+            raise ParamError()
         if not 1 <= len(p) <= 2:
-            raise _ParamError()
-        cid = _int(p, 0, 0, MAX_CONN - 1)
-        length = _int(p, 1, 0, MAX_READ, None)
+            raise ParamError()
+        cid = int_at(p, 0, 0, MAX_CONN - 1)
+        length = int_at(p, 1, 0, MAX_READ, None)
         c = self._conns.get(cid)
         if c is None:
-            raise _TcpError(570)
+            raise TcpError(570)
         if length == 0:
             return ["+QIRD: %d,%d,%d" % (c.rx_total, c.rx_read, c.unread())]
         if c.kind == LISTENER:
-            raise _TcpError(559)
+            raise TcpError(559)
         if c.kind in (TCP, INCOMING):
             if length is None:
-                raise _ParamError()
+                raise ParamError()
             data = bytes(c.rx[:length])
             del c.rx[: len(data)]
             head = b"+QIRD: %d" % len(data)
@@ -2553,19 +2416,19 @@ class VirtualModule:
         if kind == "read":
             conns = sorted(self._conns.values(), key=lambda c: c.cid)
         elif kind == "write":
-            qt = _int(p, 0, 0, 1)
+            qt = int_at(p, 0, 0, 1)
             if len(p) != 2:
-                raise _ParamError()
+                raise ParamError()
             if qt == 0:
-                ctx = _int(p, 1, 1, MAX_CTX)
+                ctx = int_at(p, 1, 1, MAX_CTX)
                 conns = sorted(
                     (c for c in self._conns.values() if c.ctx == ctx), key=lambda c: c.cid
                 )
             else:
-                cid = _int(p, 1, 0, MAX_CONN - 1)
+                cid = int_at(p, 1, 0, MAX_CONN - 1)
                 conns = [self._conns[cid]] if cid in self._conns else []
         else:
-            raise _ParamError()
+            raise ParamError()
         return [
             '+QISTATE: %d,"%s","%s",%d,%d,%d,%d,%d,%d,"uart"'
             % (c.cid, c.kind, c.ip, c.rport, c.lport, c.state, c.ctx, c.server, c.mode)
@@ -2578,19 +2441,19 @@ class VirtualModule:
         if kind == "read":
             return []
         if kind != "write":
-            raise _ParamError()
-        cid = _int(p, 0, 0, MAX_CONN - 1)
-        mode = _int(p, 1, 0, 2)
+            raise ParamError()
+        cid = int_at(p, 0, 0, MAX_CONN - 1)
+        mode = int_at(p, 1, 0, 2)
         if len(p) != 2:
-            raise _ParamError()
+            raise ParamError()
         c = self._conns.get(cid)
         if c is None:
-            raise _TcpError(570)
+            raise TcpError(570)
         if mode == 2:
             if c.kind in (LISTENER, SERVICE):
-                raise _TcpError(559)
+                raise TcpError(559)
             if c.state != S_CONNECTED or c.sock is None:
-                raise _TcpError(555)
+                raise TcpError(555)
             self._finish([], b"\r\nCONNECT\r\n")
             self._tm_enter(c)
             return _DEFER

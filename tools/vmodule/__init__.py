@@ -1,0 +1,1 @@
+"""The virtual Quectel module, in parts (tools/virtual_module.py is its entry point)."""
