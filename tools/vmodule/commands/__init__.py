@@ -14,7 +14,7 @@ for _family in (general, clock, pdp, dns, ping, sockets, data):
 
 BASIC = general.BASIC
 
-# Their failures set the code AT+QIGETERROR reports.
+# The TCP/IP commands: they set the code AT+QIGETERROR reports (0 unless Reply.keep_error).
 TCPIP = {
     "+QICSGP", "+QIACT", "+QIDEACT", "+QIOPEN", "+QICLOSE", "+QISTATE", "+QISEND",
     "+QIRD", "+QISWTMD", "+QPING", "+QNTP", "+QIDNSCFG", "+QIDNSGIP", "+QICFG",
