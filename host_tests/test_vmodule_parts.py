@@ -265,13 +265,16 @@ def test_uart_server_splits_output_and_runs_calls_in_order():
             uart.write(b"abcdef")
             uart.after_output(lambda: done.append(uart.tx_bytes))
 
+        t0 = time.monotonic()
         loop.invoke(write)
-        first = s.recv(100)
-        assert first == b"ab"  # then a pause
-        rest = b""
-        while len(first + rest) < 6:
-            rest += s.recv(100)
-        assert first + rest == b"abcdef" and done == [6]
+        out = b""
+        while len(out) < 6:
+            out += s.recv(100)
+        assert out == b"abcdef" and time.monotonic() - t0 >= 0.04  # two pauses of 20 ms
+        deadline = time.monotonic() + 2
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert done == [6]
     finally:
         s.close()
         loop.stop()
