@@ -352,3 +352,30 @@ def test_test_forms(u):
         b'\r\n+QIOPEN: (1-16),(0-11),"TCP/UDP/TCP LISTENER/UDP SERVICE",'
         b'"<IP_address>/<domain_name>",<remote_port>,<local_port>,(0-2)\r\n\r\nOK\r\n',
     )
+
+
+def test_qisend_prompt_offline(u):
+    """The engine's prompt: fixed length, Ctrl-Z, ESC, and the fault layer's SEND FAIL, with a
+    socketpair as the connection's real socket (the loop's selector open, its thread not)."""
+    u.vm.loop.open()
+    mine, peer = socket.socketpair()
+    c = Conn(0, 1, TCP, 0)
+    c.sock, c.state = mine, S_CONNECTED
+    u.vm.conns[0] = c
+    try:
+        u.x("AT+QISEND=0,3", b"\r\n> ")
+        u.x("ab", b"\r\nSEND OK\r\n")  # "ab" and the CR: three bytes
+        u.x("AT+QISEND=0", b"\r\n> ")
+        u.x("xy\x1a", b"\r\nSEND OK\r\n")
+        u.x("AT+QISEND=0", b"\r\n> ")
+        u.x("zz\x1b", b"\r\nOK\r\n")  # cancelled
+        u.vm.faults.send_fail = 1
+        u.x("AT+QISEND=0,1", b"\r\n> ")
+        u.vm.engine.input(b"q")
+        assert bytes(u.out) == b"\r\nSEND FAIL\r\n"
+        peer.settimeout(2)
+        assert peer.recv(100) == b"ab\rxy" and c.tx_total == 5
+    finally:
+        mine.close()
+        peer.close()
+        u.vm.loop.close()
