@@ -1,4 +1,6 @@
-"""Conformance and fault tests for the virtual Quectel module (tools/virtual_module.py).
+"""Conformance and fault tests for the virtual Quectel module (tools/virtual_module.py),
+end to end over its UART and pin channels (host side in vmkit.py; its parts alone in
+test_vmodule_parts.py).
 
 Everything runs on loopback; the module clock runs SPEED times faster than real time.
 """
@@ -12,176 +14,21 @@ import sys
 import time
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-from virtual_module import VirtualModule  # noqa: E402
-
-SPEED = 20.0  # module ms per real ms: 1 s guard time = 50 ms real
-FINAL = re.compile(
-    rb"\r\n(OK|ERROR|\+CME ERROR: [^\r]*|SEND OK|SEND FAIL|CONNECT|NO CARRIER)\r\n$|\r\n> $"
+from virtual_module import VirtualModule
+from vmkit import (
+    SPEED,
+    Pins,
+    Uart,
+    activate,
+    free_port,
+    listener,
+    open_tcp,
+    real,
+    recv_exact,
+    tcp_pair,
 )
 
-
-def real(ms):
-    """Real seconds for ms of module time."""
-    return ms / 1000.0 / SPEED
-
-
-class Uart:
-    """Host side of the module's UART."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-
-    def close(self):
-        self.s.close()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.s.sendall(data)
-
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([self.s], [], [], left)
-        if not r:
-            return False
-        d = self.s.recv(65536)
-        if not d:
-            raise EOFError("uart closed")
-        self.buf += d
-        return True
-
-    def read_exact(self, n, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while len(self.buf) < n:
-            if not self._fill(deadline):
-                break
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def expect(self, data, timeout=5.0):
-        got = self.read_exact(len(data), timeout)
-        assert got == data
-        return got
-
-    def read_until(self, pattern, timeout=5.0):
-        """Read until the regex pattern matches the end of what was read."""
-        rx = re.compile(pattern) if isinstance(pattern, bytes) else pattern
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.buf)
-            if m:
-                out = bytes(self.buf[: m.end()])
-                del self.buf[: m.end()]
-                return out
-            if not self._fill(deadline):
-                raise AssertionError("timeout; got %r" % bytes(self.buf))
-
-    def read_for(self, seconds):
-        deadline = time.monotonic() + seconds
-        while self._fill(deadline):
-            pass
-        out = bytes(self.buf)
-        self.buf.clear()
-        return out
-
-    def quiet(self, seconds=0.05):
-        assert self.read_for(seconds) == b""
-
-    def cmd(self, line, timeout=5.0):
-        """Send a command line, return everything up to and including the final result."""
-        self.send(line + "\r")
-        return self.read_until(FINAL, timeout)
-
-    def x(self, line, expected, timeout=5.0):
-        """Send a command line and expect exactly these bytes back."""
-        self.send(line + "\r")
-        self.expect(expected, timeout)
-
-
-class Pins:
-    """Host side of the pin channel."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = b""
-        self.state = {}
-        self.history = []
-        self.mark = 0
-
-    def set(self, name, level):
-        self.s.sendall(b"%s %d\n" % (name.encode(), level))
-
-    def poll(self, seconds=0.0):
-        """Read pin lines for up to seconds; returns the (name, level) changes seen."""
-        deadline = time.monotonic() + seconds
-        lines = []
-        while True:
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                name, level = line.decode().split()
-                self.state[name] = int(level)
-                lines.append((name, int(level)))
-                self.history.append((name, int(level)))
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([self.s], [], [], max(0.0, left))
-            if not r:
-                return lines
-            d = self.s.recv(4096)
-            if not d:
-                return lines
-            self.buf += d
-
-    def wait(self, name, level, timeout=3.0):
-        """Wait for the next report of name at level (reports are consumed in order)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i in range(self.mark, len(self.history)):
-                if self.history[i] == (name, level):
-                    self.mark = i + 1
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError("%s never became %d" % (name, level))
-            self.poll(0.01)
-
-    def close(self):
-        self.s.close()
-
-
-def listener():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    s.listen(16)
-    s.settimeout(5)
-    return s, s.getsockname()[1]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def recv_exact(sock, n, timeout=5.0):
-    sock.settimeout(timeout)
-    out = b""
-    while len(out) < n:
-        d = sock.recv(n - len(out))
-        if not d:
-            break
-        out += d
-    return out
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -196,24 +43,6 @@ def u(vm):
     c.x("ATE0", b"ATE0\r\r\nOK\r\n")
     yield c
     c.close()
-
-
-def activate(u, ctx=1):
-    u.x("AT+QIACT=%d" % ctx, b"\r\nOK\r\n")
-
-
-def open_tcp(u, port, cid=0, mode=0):
-    u.x('AT+QIOPEN=1,%d,"TCP","127.0.0.1",%d,0,%d' % (cid, port, mode), b"\r\nOK\r\n")
-    u.expect(b"\r\n+QIOPEN: %d,0\r\n" % cid)
-
-
-def tcp_pair(u, cid=0, mode=0):
-    srv, port = listener()
-    open_tcp(u, port, cid, mode)
-    peer, _ = srv.accept()
-    srv.close()
-    peer.settimeout(5)
-    return peer, port
 
 
 # --------------------------------------------------------------------------- basic AT
@@ -245,55 +74,6 @@ def test_at_echo_and_final_results():
         u.x("AT", b"AT\r\r\nOK\r\n")
         time.sleep(0.02)
         assert (vm.rx_bytes, vm.tx_bytes) == (3, 9)
-        u.close()
-
-
-def test_general_commands(u, vm):
-    u.x("AT+GMR", b"\r\nUC20GQBR03A12E1G\r\n\r\nOK\r\n")
-    u.x("AT+GSN", b"\r\n861075020123456\r\n\r\nOK\r\n")
-    u.x("AT+CPIN?", b"\r\n+CPIN: READY\r\n\r\nOK\r\n")
-    u.x("AT+CREG?", b"\r\n+CREG: 0,1\r\n\r\nOK\r\n")
-    u.x("AT+CGREG?", b"\r\n+CGREG: 0,1\r\n\r\nOK\r\n")
-    u.x("AT+COPS?", b'\r\n+COPS: 0,0,"VIRTUAL",2\r\n\r\nOK\r\n')
-    u.x("AT+CIMI", b"\r\n001010123456789\r\n\r\nOK\r\n")
-    u.x("AT+QCCID", b"\r\n+QCCID: 89001012012345678901\r\n\r\nOK\r\n")
-    u.x("AT+CMEE=2", b"\r\nOK\r\n")
-    u.x("AT+CMEE?", b"\r\n+CMEE: 2\r\n\r\nOK\r\n")
-    u.x("AT+CFUN?", b"\r\n+CFUN: 1\r\n\r\nOK\r\n")
-    u.x("AT+CGATT?", b"\r\n+CGATT: 1\r\n\r\nOK\r\n")
-    u.x("AT+CTZR=1", b"\r\nOK\r\n")
-    u.x("AT+CTZR?", b"\r\n+CTZR: 1\r\n\r\nOK\r\n")
-    u.x("AT+CTZU=1", b"\r\nOK\r\n")
-    u.x("AT+CTZU?", b"\r\n+CTZU: 1\r\n\r\nOK\r\n")
-    u.x("AT+IPR?", b"\r\n+IPR: 115200\r\n\r\nOK\r\n")
-    u.x("AT+IPR=921600", b"\r\nOK\r\n")
-    u.x("AT+IFC=2,2", b"\r\nOK\r\n")
-    u.x("AT&W", b"\r\nOK\r\n")
-    u.x("AT&D1", b"\r\nOK\r\n")
-    u.x("AT&D3", b"\r\nERROR\r\n")
-    for c in ("CGQREQ", "CGEQREQ", "CGQMIN", "CGEQMIN"):
-        u.x("AT+%s=1,0,0,0,0,0" % c, b"\r\nOK\r\n")
-    vm.set_signal(31)
-    u.x("AT+CSQ", b"\r\n+CSQ: 31,99\r\n\r\nOK\r\n")
-
-
-def test_sim_states():
-    with VirtualModule(speed=SPEED, sim="absent") as vm:
-        u = Uart(vm.port)
-        u.x("ATE0", b"ATE0\r\r\nOK\r\n")
-        u.x("AT+CPIN?", b"\r\n+CME ERROR: 10\r\n")
-        u.x("AT+CMEE=2", b"\r\nOK\r\n")
-        u.x("AT+CPIN?", b"\r\n+CME ERROR: SIM not inserted\r\n")
-        u.x("AT+CMEE=0", b"\r\nOK\r\n")
-        u.x("AT+CPIN?", b"\r\nERROR\r\n")
-        u.x("AT+CREG?", b"\r\n+CREG: 0,0\r\n\r\nOK\r\n")
-        vm.set_sim("SIM PIN")
-        u.x("AT+CMEE=1", b"\r\nOK\r\n")
-        u.x("AT+CPIN?", b"\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n")
-        u.x('AT+CPIN="0000"', b"\r\n+CME ERROR: 16\r\n")
-        u.x('AT+CPIN="1234"', b"\r\nOK\r\n")
-        u.x("AT+CPIN?", b"\r\n+CPIN: READY\r\n\r\nOK\r\n")
-        u.x("AT+CREG?", b"\r\n+CREG: 0,1\r\n\r\nOK\r\n")
         u.close()
 
 
@@ -710,18 +490,6 @@ def test_4_8_ntp_and_clock(u):
     u.x("AT+QNTP?", b'\r\n+QNTP: "202.120.2.101",123\r\n\r\nOK\r\n')
     u.expect(b"\r\n+QNTP: 572\r\n", timeout=3)
     u.x("AT+QNTP?", b"\r\nERROR\r\n")
-
-
-def test_4_9_last_error_code():
-    with VirtualModule(speed=SPEED) as vm:
-        u = Uart(vm.port)
-        u.x('AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1',
-            b'AT+QIOPEN=1,"TCP","61.190.19.174",8033,0,1\r\r\nERROR\r\n')  # fmt: skip
-        u.x(
-            "AT+QIGETERROR",
-            b"AT+QIGETERROR\r\r\n+QIGETERROR: 558, invalid parameters\r\n\r\nOK\r\n",
-        )
-        u.close()
 
 
 # --------------------------------------------------------------------------- open errors, limits
@@ -1230,18 +998,7 @@ def test_transparent_open_keeps_held_urcs_and_typed_ahead_bytes(u, vm):
 
 
 def test_misc_query_forms(u):
-    u.x("AT+QIACT=?", b"\r\n+QIACT: (1-16)\r\n\r\nOK\r\n")
-    u.x("AT+QIDEACT=?", b"\r\nOK\r\n")
-    u.x("AT+QICLOSE=?", b"\r\nOK\r\n")
-    u.x("AT+QISTATE=?", b"\r\nOK\r\n")
-    u.x("AT+QIGETERROR=?", b"\r\nOK\r\n")
-    u.x("AT+QPING=?", b'\r\n+QPING: (1-16),"HOST",(1-255),(1-10)\r\n\r\nOK\r\n')
-    u.x("AT+QIDNSGIP=?", b'\r\n+QIDNSGIP: (1-16),"hostname"\r\n\r\nOK\r\n')
-    u.x(
-        "AT+QIOPEN=?",
-        b'\r\n+QIOPEN: (1-16),(0-11),"TCP/UDP/TCP LISTENER/UDP SERVICE",'
-        b'"<IP_address>/<domain_name>",<remote_port>,<local_port>,(0-2)\r\n\r\nOK\r\n',
-    )
+    # the test forms: test_vmodule_parts.py
     activate(u)
     activate(u, 2)
     srv, port = listener()
