@@ -226,9 +226,10 @@ def test_loop_timers_generations_and_invoke():
     loop.start()
     fired = []
     try:
-        loop.invoke(lambda: loop.at(100, lambda: fired.append("kept"), gen=False))
-        loop.invoke(lambda: loop.at(100, lambda: fired.append("power lost")))
-        loop.invoke(lambda: loop.at(100, lambda: fired.append("cancelled")).cancel())
+        # 200 ms of real time: long enough that the generation changes before any fires.
+        loop.invoke(lambda: loop.at(20000, lambda: fired.append("kept"), gen=False))
+        loop.invoke(lambda: loop.at(20000, lambda: fired.append("power lost")))
+        loop.invoke(lambda: loop.at(20000, lambda: fired.append("cancelled")).cancel())
         loop.invoke(setattr, loop, "gen", 1)
         deadline = time.monotonic() + 2
         while not fired and time.monotonic() < deadline:
