@@ -213,3 +213,24 @@ def close_quietly(sock):
         sock.close()
     except OSError:
         pass
+
+
+class OneClientServer:
+    """A TCP server on the loop for one client at a time (the UART, the pins): subclasses
+    give _on_accept(srv, mask)."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.port = 0
+        self._srv = None
+        self._sock = None
+
+    def listen(self, host, port):
+        self._srv = listen(host, port)
+        self.port = self._srv.getsockname()[1]
+        self.loop.watch(self._srv, selectors.EVENT_READ, self._on_accept)
+
+    def close(self):
+        for s in (self._sock, self._srv):
+            if s is not None:
+                close_quietly(s)

@@ -2,34 +2,21 @@
 
 import selectors
 
-from .loop import close_quietly, listen
+from .loop import OneClientServer, close_quietly
 
 
-class PinServer:
+class PinServer(OneClientServer):
     """Lines from the client go to on_pin(name, level); on_gone runs when it disconnects.
 
     outputs holds the levels of STATUS and RI; drive() changes one and reports it.
     """
 
     def __init__(self, loop):
-        self.loop = loop
+        super().__init__(loop)
         self.outputs = {"STATUS": 0, "RI": 1}
         self.on_pin = None
         self.on_gone = None
-        self.port = 0
-        self._srv = None
-        self._sock = None
         self._buf = bytearray()
-
-    def listen(self, host, port):
-        self._srv = listen(host, port)
-        self.port = self._srv.getsockname()[1]
-        self.loop.watch(self._srv, selectors.EVENT_READ, self._on_accept)
-
-    def close(self):
-        for s in (self._sock, self._srv):
-            if s is not None:
-                close_quietly(s)
 
     def drive(self, name, level):
         """Set output pin name; a change is reported to the client."""

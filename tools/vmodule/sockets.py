@@ -85,22 +85,15 @@ class SocketIO:
             try:
                 s.connect((ip, c.rport))
             except OSError:
-                self.close(c)
-                c.on_open(c, 554)
-                return
-            c.state = S_CONNECTED
-            self.update(c)
-            c.on_open(c, 0)
-            return
+                return self._opened(c, 554)
+            return self._opened(c, 0)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             s.connect((ip, c.rport))
         except (BlockingIOError, InterruptedError):
             pass
         except OSError:
-            self.close(c)
-            c.on_open(c, 554)
-            return
+            return self._opened(c, 554)
         c.connecting = True
         self.update(c)
 
@@ -137,14 +130,16 @@ class SocketIO:
 
     def _connected(self, c):
         c.connecting = False
-        err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        self._opened(c, 554 if c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) else 0)
+
+    def _opened(self, c, err):
+        # A client connection's open ends: connected (err 0), or closed with that error.
         if err:
             self.close(c)
-            c.on_open(c, 554)
-            return
-        c.state = S_CONNECTED
-        self.update(c)
-        c.on_open(c, 0)
+        else:
+            c.state = S_CONNECTED
+            self.update(c)
+        c.on_open(c, err)
 
     def close(self, c):
         """Close c's real socket (the connect ID stays as it is)."""

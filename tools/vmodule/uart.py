@@ -5,12 +5,12 @@ import socket
 import time
 from collections import deque
 
-from .loop import close_quietly, listen
+from .loop import OneClientServer, close_quietly
 
 BACKLOG_MAX = 65536  # output bytes queued before the connections stop reading
 
 
-class UARTServer:
+class UARTServer(OneClientServer):
     """Bytes in go to on_input; write() queues bytes out, after_output() queues a call.
 
     baud throttles both directions to baud/10 bytes per second; chunks (sizes) splits the
@@ -19,7 +19,7 @@ class UARTServer:
     """
 
     def __init__(self, loop, baud=None, split_pause_ms=5):
-        self.loop = loop
+        super().__init__(loop)
         self.baud = baud
         self.split_pause_ms = split_pause_ms
         self.chunks = deque()
@@ -27,9 +27,6 @@ class UARTServer:
         self.on_drain = None
         self.rx_bytes = 0
         self.tx_bytes = 0
-        self.port = 0
-        self._srv = None
-        self._sock = None
         self._mask = 0
         self._out = deque()  # bytes or callables, in order
         self._out_block_until = 0.0
@@ -43,16 +40,6 @@ class UARTServer:
         self._line_in = 0.0
         self._in_ready = 0.0
         self._in_timer = None
-
-    def listen(self, host, port):
-        self._srv = listen(host, port)
-        self.port = self._srv.getsockname()[1]
-        self.loop.watch(self._srv, selectors.EVENT_READ, self._on_accept)
-
-    def close(self):
-        for s in (self._sock, self._srv):
-            if s is not None:
-                close_quietly(s)
 
     def reset_counters(self):
         self.rx_bytes = 0
