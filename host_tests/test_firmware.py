@@ -128,6 +128,14 @@ def test_run_target_from_environment(module):
     assert "module UART over TCP at 127.0.0.1:%d" % module.port in out
 
 
+@pytest.mark.parametrize("args", [["--interval", "abc"], ["--interval"], ["--reports", "x"]])
+def test_run_bad_arguments_give_a_usage_message(args):
+    """#18.7: a usage message and exit status 2, not a traceback."""
+    code, out = run(args, timeout=30)
+    assert code == 2, out
+    assert "Traceback" not in out and "run: " in out, out
+
+
 def test_run_silent_target_gives_clear_error():
     m = Module("--fault", "silence forever")
     try:

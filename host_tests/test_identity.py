@@ -41,8 +41,12 @@ def test_pin_locked_sim_fails_at_once_or_unlocks_with_the_pin(vm):
     assert m.status() == M.STAT_NO_SIM
     with pytest.raises(ValueError):
         m.connect("internet", sim_pin="12a4")
+    log = []
+    m.at.trace = lambda d, b: log.append(bytes(b))
     m.connect("internet", sim_pin="1234")
     assert m.isconnected()
+    joined = b"".join(log)  # #18.5: the PIN never reaches a trace
+    assert b"AT+CPIN=" in joined and b"1234" not in joined
 
 
 def test_registration_urcs_are_handled(modem, vm):
