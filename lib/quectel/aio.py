@@ -57,27 +57,25 @@ if _MPY:
             self.queued = True
             _core._io_queue.queue_read(self.s)
 
-    def _take(lock):
-        # Take a free asyncio.Lock at once, without the generator acquire() allocates
-        # (MicroPython's Lock: state 0 is free, 1 taken, a Task is a hand-over in progress).
-        if lock.state == 0:
-            lock.state = 1
-            return True
-        return False
-
     _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
 
 else:
-
-    def _take(lock):
-        return False
 
     def _sleep_ms(ms):
         return asyncio.sleep(ms / 1000)
 
     def _wait_for_ms(aw, ms):
         return asyncio.wait_for(aw, ms / 1000)
+
+
+def _take(lock):
+    # Take a free asyncio.Lock at once, without the generator acquire() allocates
+    # (MicroPython's Lock: state 0 is free, 1 taken, a Task is a hand-over in progress).
+    if _MPY and lock.state == 0:
+        lock.state = 1
+        return True
+    return False
 
 
 class _Waiter:
@@ -356,8 +354,8 @@ class AModem:
                 step = (res, cond, ms, waiting, held)
                 asyncio.create_task(self._finish(gen, rescue, arg, step))
                 held = False  # the finishing task has it now
-            elif op is not None:
-                op.stop()
+            elif isinstance(gen, Op):
+                gen.stop()
             else:
                 gen.close()
             raise
