@@ -13,10 +13,11 @@ SPEED = 50  # module and driver clocks run this many times faster than real time
 
 
 @pytest.fixture
-def vm():
+def vm(request):
+    """A virtual module at SPEED, or at the test module's own SPEED where it sets one."""
     from virtual_module import VirtualModule
 
-    with VirtualModule(speed=SPEED) as v:
+    with VirtualModule(speed=getattr(request.module, "SPEED", SPEED)) as v:
         yield v
 
 
@@ -30,7 +31,7 @@ def make_modem(vm, pins=False, **kw):
         kw.setdefault("status", VMPin(vm, "STATUS"))
     # 30-bit ticks that wrap 20 s (module time) after the start, as on a 32-bit port: every
     # suite built on this runs across the wrap.
-    m = Modem(SocketUART(vm.port), clock=Clock(SPEED, start=PERIOD - 20000), **kw)
+    m = Modem(SocketUART(vm.port), clock=Clock(vm.speed, start=PERIOD - 20000), **kw)
     m.test_states = []
     if "on_change" not in kw:
         m.on_change = lambda s, r: m.test_states.append((s, r))

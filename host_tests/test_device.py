@@ -36,7 +36,8 @@ def run_suite(path, env_extra=None, timeout=300, heapsize=None):
 
 def vm_options(path):
     """Virtual-module settings a suite asks for in its leading comment lines:
-    `# vm: qiact_ms=150000, dns_ms=20` (VirtualModule keyword arguments, Python literals)."""
+    `# vm: qiact_ms=150000, dns_ms=20` (VirtualModule keyword arguments, Python literals;
+    `speed` sets the driver's clock too)."""
     import ast
 
     opts = {}
@@ -60,12 +61,14 @@ def test_device_suite(path, peers):
     from conftest import SPEED
     from virtual_module import VirtualModule
 
-    with VirtualModule(speed=SPEED, powered=False, **vm_options(path)) as vm:
+    opts = vm_options(path)
+    speed = opts.pop("speed", SPEED)  # the module's and the driver's clocks alike
+    with VirtualModule(speed=speed, powered=False, **opts) as vm:
         env = dict(
             peers,
             QUECTEL_UART="127.0.0.1:%d" % vm.port,
             QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
-            QUECTEL_SPEED=str(SPEED),
+            QUECTEL_SPEED=str(speed),
             QUECTEL_TICKS_START=str((1 << 30) - 20000),  # the suites run across the wrap
         )
         code, out = run_suite(path, env)
