@@ -1,5 +1,8 @@
 import os
+import socket
 import sys
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for sub in ("lib", "tools", "host_tests"):
@@ -176,3 +179,54 @@ def peers(tmp_path):
     }
     web.close()
     echo.close()
+
+
+class Sink:
+    """A loopback TCP peer that accepts one client and records what it sends."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.srv.settimeout(10)
+        self.port = self.srv.getsockname()[1]
+        self.data = bytearray()
+        self.closed = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        c.settimeout(0.2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                d = c.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not d:
+                break
+            self.data += d
+        self.closed.set()
+        c.close()
+
+    def wait_for(self, n, seconds):
+        deadline = time.monotonic() + seconds
+        while len(self.data) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return bytes(self.data)
+
+    def close(self):
+        self.srv.close()
+
+
+@pytest.fixture
+def sink():
+    s = Sink()
+    yield s
+    s.close()

@@ -1,7 +1,7 @@
-# vm: speed=5
+# vm: speed=2
 # Transparent access mode under the MicroPython unix port: every transition. The clocks run
-# 5 times fast, not 50: the "+++" guard times keep a 100 ms margin (section 1.2), which must
-# stay more than a busy machine's scheduling delays in real time.
+# twice as fast, not 50 times: the "+++" guard times keep a 100 ms margin (section 1.2),
+# which must stay more than a busy machine's scheduling delays in real time.
 import os
 
 from mptest import run, test

@@ -66,7 +66,7 @@ def raw_write(c, mv, off, n):
 def g_leave(c):
     """Leave the mode; the connection stays open in buffer access mode and the payload that
     arrived meanwhile is kept. `+++` waits until the UART has sent what was written before
-    its guard time starts; one failed try is repeated."""
+    its guard time starts; one failed try is repeated with twice the guard time."""
     m = c.modem
     at = m.at
     if c.mode != TRANSPARENT or not at.data_mode:
@@ -74,7 +74,7 @@ def g_leave(c):
     clock = m.clock
     c.unbounded = True
     try:
-        for _ in range(2):
+        for attempt in range(2):
             yield from _g_drained(c)
             if m._dtr is not None:
                 at.leaving(0)  # AT&D1: the OK answers the DTR edge at once
@@ -82,7 +82,9 @@ def g_leave(c):
                 yield (None, 100)
                 m._dtr.set(True)
             else:
-                yield (None, _GUARD_MS - clock.ticks_diff(clock.ticks_ms(), c.t_last))
+                # A retry doubles the silence: the module may have heard less than we kept.
+                guard = _GUARD_MS << attempt
+                yield (None, guard - clock.ticks_diff(clock.ticks_ms(), c.t_last))
                 at.write(b"+++")
                 yield from _g_drained(c)
                 at.leaving(1000)  # the 1 s after: only then is the OK the module's
