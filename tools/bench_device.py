@@ -37,15 +37,16 @@ def sync(line):
 
 
 def pattern_block():
-    # 1021 bytes (a prime: chunk edges never line up with it) of pseudo-random data, three times
-    # over, so that any window of up to 2042 bytes starting in the first copy is contiguous.
-    b = bytearray(1021 * 3)
+    # 1021 bytes (a prime: chunk edges never line up with it) of pseudo-random data, then its
+    # first MAX_SEND bytes again, so that a send window starting anywhere in the first 1021
+    # bytes is contiguous. Byte i of the stream is b[i % 1021].
+    b = bytearray(1021 + MAX_SEND)
     x = 12345
     for i in range(1021):
         x = (x * 1103515245 + 12345) & 0x7FFFFFFF
         b[i] = (x >> 16) & 0xFF
-    b[1021:2042] = b[:1021]
-    b[2042:] = b[:1021]
+    for i in range(1021, len(b)):
+        b[i] = b[i - 1021]
     return b
 
 
@@ -279,10 +280,9 @@ def echo():
         k = s.recv_into(rbuf)
         if not k:
             raise SystemExit("echo: EOF after %d bytes" % got)
-        p = got % 1021
         # Compared in place (no slice objects), so the heap figures are the library's.
         for i in range(k):
-            if rbuf[i] != blk[p + i]:
+            if rbuf[i] != blk[(got + i) % 1021]:
                 raise SystemExit("echo: data mismatch at byte %d" % (got + i))
         got += k
         if sample:

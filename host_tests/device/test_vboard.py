@@ -351,6 +351,10 @@ def misc():
     ok(time.ticks_diff(time.ticks_ms(), t0) >= 25)
     raises(SystemExit, machine.reset)
     raises(SystemExit, machine.soft_reset)
+    from machine import PWRON_RESET, reset_cause  # defined on first use (machine.__getattr__)
+
+    eq(reset_cause(), PWRON_RESET)
+    ok(not hasattr(machine, "no_such_name"))
 
 
 run()

@@ -74,39 +74,6 @@ _CONN_LOST = (errno.ECONNRESET, getattr(errno, "EPIPE", 32), errno.ENOTCONN, err
 _CONNECT_MS = const(2000)  # keep retrying a refused connect this long (module still starting)
 _RECONNECT_MS = const(250)  # at most one reconnect attempt per this period after the peer left
 _WRITE_STALL_MS = const(5000)  # give up a write when the peer has not read for this long
-_TTY_CHUNK = const(64)  # bytes per write to a tty after POLLOUT (tty writes block otherwise)
-
-# Linux termios values the unix port's termios module does not export.
-_CSIZE = const(0o60)
-_CSTOPB = const(0o100)
-_CREAD = const(0o200)
-_PARENB = const(0o400)
-_PARODD = const(0o1000)
-_CLOCAL = const(0o4000)
-_CRTSCTS = const(0o20000000000)
-_VTIME = const(5)
-_VMIN = const(6)
-_BAUD = {
-    1200: 0o11,
-    2400: 0o13,
-    4800: 0o14,
-    9600: 0o15,
-    19200: 0o16,
-    38400: 0o17,
-    57600: 0o10001,
-    115200: 0o10002,
-    230400: 0o10003,
-    460800: 0o10004,
-    500000: 0o10005,
-    576000: 0o10006,
-    921600: 0o10007,
-    1000000: 0o10010,
-    1152000: 0o10011,
-    1500000: 0o10012,
-    2000000: 0o10013,
-    3000000: 0o10015,
-    4000000: 0o10017,
-}
 
 
 def _ready(poller):
@@ -196,79 +163,6 @@ class _SockIO:
         self.s.close()
 
 
-class _TTYIO:
-    # Serial device or pty in raw mode. VMIN=0/VTIME=0 makes read() return at once with what is
-    # there (0 = nothing), which gives non-blocking reads without fcntl (the unix port has none).
-    def __init__(self, path, baudrate, bits, parity, stop, flow):
-        import termios
-
-        try:
-            f = open(path, "r+b", buffering=0)
-        except TypeError:
-            f = open(path, "r+b")
-        self.f = f
-        fd = f.fileno()
-        try:
-            if hasattr(termios, "setraw"):
-                termios.setraw(fd)
-            else:  # CPython
-                import tty
-
-                tty.setraw(fd)
-            a = termios.tcgetattr(fd)
-            speed = getattr(termios, "B%d" % baudrate, None) or _BAUD.get(baudrate)
-            if speed is None:
-                raise ValueError("unsupported baudrate %d" % baudrate)
-            c = a[2] & ~(_CSIZE | _CSTOPB | _PARENB | _PARODD | _CRTSCTS)
-            c |= ((bits - 5) << 4) | _CREAD | _CLOCAL
-            if stop == 2:
-                c |= _CSTOPB
-            if parity is not None:
-                c |= _PARENB | (_PARODD if parity & 1 else 0)
-            if flow:
-                c |= _CRTSCTS
-            a[2] = c
-            a[4] = a[5] = speed
-            a[6][_VMIN] = 0
-            a[6][_VTIME] = 0
-            termios.tcsetattr(fd, termios.TCSANOW, a)
-        except Exception:
-            f.close()
-            raise
-        self.rpoll = select.poll()
-        self.rpoll.register(fd, select.POLLIN)
-        self.wpoll = select.poll()
-        self.wpoll.register(fd, select.POLLOUT)
-
-    def readinto(self, mv):
-        try:
-            n = self.f.readinto(mv)
-        except OSError as e:
-            if e.errno in (_EAGAIN, _EWOULDBLOCK):
-                return None
-            if e.errno in _CONN_LOST:  # pty master closed: EIO
-                return 0
-            raise
-        return n if n else None
-
-    def write(self, buf, off, n):
-        # A tty write blocks until all is queued, so write a small chunk only when POLLOUT says
-        # there is room; the caller keeps draining the receive side meanwhile.
-        if not _ready(self.wpoll):
-            return None
-        try:
-            return self.f.write(memoryview(buf)[off : off + min(n, _TTY_CHUNK)])
-        except OSError as e:
-            if e.errno in (_EAGAIN, _EWOULDBLOCK):
-                return None
-            if e.errno in _CONN_LOST:
-                return 0
-            raise
-
-    def close(self):
-        self.f.close()
-
-
 class _Port:
     # One UART peripheral: the link, the receive ring and the configuration. UART objects made
     # with the same id share it, as they share the hardware on a real board.
@@ -310,6 +204,8 @@ class _Port:
     def open(self, retry_ms=_CONNECT_MS):
         t = self.target
         if t.startswith("/"):
+            from _machine_rest import _TTYIO
+
             self.io = _TTYIO(t, self.baudrate, self.bits, self.parity, self.stop, self.flow)
         else:
             self.io = _SockIO(t, retry_ms)
@@ -778,22 +674,6 @@ def _service():
         _in_service = False
 
 
-class _PinIRQ:
-    def __init__(self, pin):
-        self._pin = pin
-        self._flags = 0
-
-    def trigger(self, t=None):
-        if t is not None:
-            self._pin._trigger = t
-        return self._pin._trigger
-
-    def flags(self):
-        f = self._flags
-        self._flags = 0
-        return f
-
-
 class Pin:
     IN = 1
     OUT = 3
@@ -872,11 +752,8 @@ class Pin:
     def off(self):
         self._set(0)
 
-    def high(self):
-        self._set(1)
-
-    def low(self):
-        self._set(0)
+    high = on
+    low = off
 
     def toggle(self):
         self._set(0 if self._get() else 1)
@@ -885,6 +762,8 @@ class Pin:
         # Handlers run from machine.idle(), UART calls and pin reads (soft-IRQ style).
         # irq() with no arguments returns the IRQ object and changes nothing.
         if self._irq is None:
+            from _machine_rest import _PinIRQ
+
             self._irq = _PinIRQ(self)
         if handler == -1:
             return self._irq
@@ -912,138 +791,12 @@ class Pin:
         return "Pin(%r)" % (self._id,)
 
 
-class Signal:
-    def __init__(self, pin, invert=False):
-        self._pin = pin
-        self._inv = 1 if invert else 0
-
-    def value(self, x=None):
-        if x is None:
-            return self._pin.value() ^ self._inv
-        self._pin.value((1 if x else 0) ^ self._inv)
-
-    __call__ = value
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
-
-
 # ---- the rest of machine ----
-
-_freq = 240000000
-_rtc_offset = 0.0  # seconds added to the host clock
 
 
 def idle():
     _service()
     _sleep_ms(1)
-
-
-def reset():
-    raise SystemExit("machine.reset(): virtual board reset")
-
-
-def soft_reset():
-    raise SystemExit("machine.soft_reset(): virtual board soft reset")
-
-
-def reset_cause():
-    return 1  # PWRON_RESET
-
-
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
-
-
-def unique_id():
-    return b"VBRD\x00\x01"
-
-
-def freq(hz=None):
-    global _freq
-    if hz is None:
-        return _freq
-    _freq = hz
-
-
-def disable_irq():
-    return 0
-
-
-def enable_irq(state=0):
-    pass
-
-
-def lightsleep(time_ms=None):
-    if time_ms is None:
-        idle()
-    else:
-        _sleep_ms(time_ms)
-
-
-def deepsleep(time_ms=None):
-    # A real board resets when it wakes from deep sleep.
-    if time_ms is not None:
-        _sleep_ms(time_ms)
-    raise SystemExit("machine.deepsleep(): virtual board reset on wake")
-
-
-def _days(y, m, d):
-    # Days since 1970-01-01 (proleptic Gregorian).
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-class RTC:
-    """Keeps an offset from the host clock, like the ports' RTC keeps one from boot."""
-
-    def __init__(self, id=0, datetime=None):
-        if datetime is not None:
-            self.datetime(datetime)
-
-    def init(self, datetime):
-        self.datetime(datetime)
-
-    def datetime(self, dt=None):
-        global _rtc_offset
-        now = time.time()
-        if dt is not None:
-            # (year, month, day, weekday, hours, minutes, seconds, subseconds[us])
-            sub = dt[7] if len(dt) > 7 else 0
-            secs = _days(dt[0], dt[1], dt[2]) * 86400 + dt[4] * 3600 + dt[5] * 60 + dt[6]
-            _rtc_offset = secs + sub / 1000000 - now
-            return None
-        t = now + _rtc_offset
-        s = int(t // 1)
-        g = time.gmtime(s)
-        return (g[0], g[1], g[2], g[6], g[3], g[4], g[5], int((t - s) * 1000000))
-
-    def now(self):
-        d = self.datetime()
-        return (d[0], d[1], d[2], d[4], d[5], d[6], d[7], 0)
-
-
-class WDT:
-    """Records feeds; it never resets the virtual board."""
-
-    def __init__(self, id=0, timeout=5000):
-        self.timeout = timeout
-        self.last_feed = _ticks_ms()
-        self.feeds = 0
-
-    def feed(self):
-        self.last_feed = _ticks_ms()
-        self.feeds += 1
 
 
 class Timer:
@@ -1083,3 +836,14 @@ class Timer:
 
     def deinit(self):
         self._gen += 1
+
+
+def __getattr__(name):
+    # Runs only for names the module does not have (PEP 562; MicroPython's modules too): the
+    # public ones of _machine_rest.py, which is imported on first use.
+    if not name.startswith("_"):
+        import _machine_rest
+
+        if hasattr(_machine_rest, name):
+            return getattr(_machine_rest, name)
+    raise AttributeError(name)
