@@ -516,6 +516,7 @@ def run_heap_echo(tmp, total, lo_kb=32, hi_kb=512):
     d = os.path.join(tmp, "echo")
     files = lib_files() + [
         (os.path.join(ROOT, "tools", "vboard", "machine.py"), "machine.mpy"),
+        (os.path.join(ROOT, "tools", "vboard", "_machine_rest.py"), "_machine_rest.mpy"),
         (os.path.join(ROOT, "boards", "virtual.py"), os.path.join("boards", "virtual.mpy")),
         (os.path.join(ROOT, "boards", "__init__.py"), os.path.join("boards", "__init__.mpy")),
         (DEVICE, "bench_device.mpy"),
