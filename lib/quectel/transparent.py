@@ -85,9 +85,13 @@ def g_leave(c):
                 # A retry doubles the silence: the module may have heard less than we kept.
                 guard = _GUARD_MS << attempt
                 yield (None, guard - clock.ticks_diff(clock.ticks_ms(), c.t_last))
+                t = clock.ticks_ms()
                 at.write(b"+++")
                 yield from _g_drained(c)
-                at.leaving(1000)  # the 1 s after: only then is the OK the module's
+                # The module answers OK 1 s after the last '+' reached it, so not before 1 s
+                # after the write: an OK sooner is payload. Counted from the write, so that a
+                # slow drain here cannot make us take the real OK for payload.
+                at.leaving(1000 - clock.ticks_diff(clock.ticks_ms(), t))
             if (yield (_done(at), _LEAVE_MS)):
                 break
         else:
