@@ -184,6 +184,20 @@ def test_nonblocking_reads_and_writes_after_remote_close(modem, vm, echo):
     s.close()
 
 
+def test_connect_id_the_module_holds_is_skipped(modem, echo):
+    """AT+QIOPEN answers 562 for a connect ID the module still holds (here opened behind the
+    driver's back): the next free ID is tried, not the same one again."""
+    modem.command(b'AT+QIOPEN=1,0,"TCP","127.0.0.1",%d,0,0' % echo.port, b"-")
+    time.sleep(0.2)
+    s = modem.socket()
+    s.settimeout(10)
+    s.connect(("127.0.0.1", echo.port))
+    assert s.c.cid == 1
+    s.sendall(b"ping")
+    assert s.recv(4) == b"ping"
+    s.close()
+
+
 def test_send_fail_storm_loses_and_duplicates_nothing(modem, vm, echo):
     s = modem.socket()
     s.settimeout(20)

@@ -393,10 +393,11 @@ class Conn:
 
     # ---- state -----------------------------------------------------------------------------
 
-    def _claim(self):
+    def _claim(self, skip=0):
+        # The first free connect ID that is not in the bit mask `skip`.
         socks = self.modem.sockets
         for cid in range(12):
-            if socks[cid] is None:
+            if socks[cid] is None and not skip >> cid & 1:
                 socks[cid] = self
                 self.cid = cid
                 return
@@ -538,12 +539,14 @@ class Conn:
             raise oserror(101)  # ENETUNREACH
         self.remote = (host, rport) if rport else None
         err = None
+        used = 0  # connect IDs the module said are in use (562), not tried again
         for _ in range(3):  # an incoming connection may take our connect ID first
-            self._claim()
+            self._claim(used)
             self._open = None
             cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
                 m.context, self.cid, service, host, rport, lport, self.mode,
             )  # fmt: skip
+            cid = self.cid
             try:
                 if self.mode == TRANSPARENT:  # answered by CONNECT, no +QIOPEN (section 2.4)
                     from .transparent import begin
@@ -557,6 +560,7 @@ class Conn:
             except QuectelError as e:
                 self.release()
                 if getattr(e, "code", None) == 562:
+                    used |= 1 << cid
                     err = e
                     continue
                 if getattr(e, "code", None) is not None:
