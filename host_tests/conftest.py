@@ -49,17 +49,20 @@ def modem(vm):
     m.at._uart.close()
 
 
+def loopback_listener(backlog, timeout):
+    """A TCP server socket on 127.0.0.1, on a port the system chooses."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    s.settimeout(timeout)
+    return s
+
+
 class EchoServer:
     """A loopback TCP echo server in a thread; `received` counts the bytes it got."""
 
     def __init__(self):
-        import socket
-        import threading
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
+        self.sock = loopback_listener(16, 0.2)
         self.port = self.sock.getsockname()[1]
         self.received = 0
         self.clients = []
@@ -185,10 +188,7 @@ class Sink:
     """A loopback TCP peer that accepts one client and records what it sends."""
 
     def __init__(self):
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(1)
-        self.srv.settimeout(10)
+        self.srv = loopback_listener(1, 10)
         self.port = self.srv.getsockname()[1]
         self.data = bytearray()
         self.closed = threading.Event()

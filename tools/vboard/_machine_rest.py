@@ -6,7 +6,7 @@
 import select
 import time
 
-from machine import _CONN_LOST, _EAGAIN, _EWOULDBLOCK, _ready, _sleep_ms, _ticks_ms, idle
+from machine import _io_error, _ready, _sleep_ms, _ticks_ms, idle
 
 try:
     from micropython import const
@@ -103,11 +103,7 @@ class _TTYIO:
         try:
             n = self.f.readinto(mv)
         except OSError as e:
-            if e.errno in (_EAGAIN, _EWOULDBLOCK):
-                return None
-            if e.errno in _CONN_LOST:  # pty master closed: EIO
-                return 0
-            raise
+            return _io_error(e)
         return n if n else None
 
     def write(self, buf, off, n):
@@ -118,11 +114,7 @@ class _TTYIO:
         try:
             return self.f.write(memoryview(buf)[off : off + min(n, _TTY_CHUNK)])
         except OSError as e:
-            if e.errno in (_EAGAIN, _EWOULDBLOCK):
-                return None
-            if e.errno in _CONN_LOST:
-                return 0
-            raise
+            return _io_error(e)
 
     def close(self):
         self.f.close()

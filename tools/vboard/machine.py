@@ -71,6 +71,17 @@ _EAGAIN = errno.EAGAIN
 _EWOULDBLOCK = getattr(errno, "EWOULDBLOCK", errno.EAGAIN)
 _CONN_LOST = (errno.ECONNRESET, getattr(errno, "EPIPE", 32), errno.ENOTCONN, errno.EIO)
 
+
+def _io_error(e):
+    # What a non-blocking read or write returns for OSError e: None when it would block, 0
+    # when the link is gone; anything else is raised.
+    if e.errno == _EAGAIN or e.errno == _EWOULDBLOCK:
+        return None
+    if e.errno in _CONN_LOST:
+        return 0
+    raise e
+
+
 _CONNECT_MS = const(2000)  # keep retrying a refused connect this long (module still starting)
 _RECONNECT_MS = const(250)  # at most one reconnect attempt per this period after the peer left
 _WRITE_STALL_MS = const(5000)  # give up a write when the peer has not read for this long
@@ -139,11 +150,7 @@ class _SockIO:
         try:
             return self._rd(mv)
         except OSError as e:
-            if e.errno in (_EAGAIN, _EWOULDBLOCK):
-                return None
-            if e.errno in _CONN_LOST:
-                return 0
-            raise
+            return _io_error(e)
 
     def write(self, buf, off, n):
         # n bytes accepted (may be partial), None when the socket buffer is full. MicroPython's
@@ -153,11 +160,7 @@ class _SockIO:
                 return self.s.write(buf, off, n)
             return self.s.send(memoryview(buf)[off : off + n])
         except OSError as e:
-            if e.errno in (_EAGAIN, _EWOULDBLOCK):
-                return None
-            if e.errno in _CONN_LOST:
-                return 0
-            raise
+            return _io_error(e)
 
     def close(self):
         self.s.close()
