@@ -25,11 +25,20 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-from .conn import BUFFER, MAX_READ, SOCK_DGRAM, SOCK_STREAM, WAIT, Conn, Op, byte_view
+from .conn import (
+    BUFFER,
+    MAX_READ,
+    MAX_SEND,
+    SOCK_DGRAM,
+    SOCK_STREAM,
+    WAIT,
+    Conn,
+    Op,
+    byte_view,
+    want,
+)
 from .engine import _name
-from .errors import EMSGSIZE, oserror
 from .modem import STAT_GOT_IP
-from .validate import check_port, check_text
 
 _MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
@@ -38,28 +47,8 @@ _TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins h
 if _MPY:
     from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
 
-    class _Readable:
-        # `await` it: resumes once s is readable (asyncio's I/O queue). Reused, so the
-        # pump's waits allocate nothing (the protocol of asyncio's own sleep_ms).
-        def __init__(self, s):
-            self.s = s
-            self.queued = False
-            self._stop = StopIteration()
-
-        def __iter__(self):
-            return self
-
-        def __next__(self):
-            if self.queued:
-                self.queued = False
-                self._stop.__traceback__ = None
-                raise self._stop
-            self.queued = True
-            _core._io_queue.queue_read(self.s)
-
     _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
-
 else:
 
     def _sleep_ms(ms):
@@ -80,9 +69,11 @@ def _take(lock):
 
 class _Waiter:
     # One waiting task (AModem.until, _drive): woken by the pump when its condition came
-    # true, or by the timer when its deadline passed. Reused, and on MicroPython awaited
-    # as itself (the protocol of asyncio's own sleep_ms), so a wait allocates nothing.
-    def __init__(self):
+    # true, or by the timer when its deadline passed; with a stream `s` (MicroPython only),
+    # by asyncio's I/O queue once s is readable. Reused, and on MicroPython awaited as
+    # itself (the protocol of asyncio's own sleep_ms), so a wait allocates nothing.
+    def __init__(self, s=None):
+        self.s = s
         self.cond = None
         self.deadline = None
         self.flag = False
@@ -122,11 +113,30 @@ class _Waiter:
             self.task = None
             self._stop.__traceback__ = None
             raise self._stop
-        t = self.task = _core.cur_task
-        t.data = self  # a cancel finds the task here (remove)
+        if self.s is None:
+            t = self.task = _core.cur_task
+            t.data = self  # a cancel finds the task here (remove)
+        else:
+            self.flag = True  # resumed only once s is readable
+            _core._io_queue.queue_read(self.s)
 
     def remove(self, task):
         self.task = None
+
+
+def _awaited(name, in_diag=False, alone=False):
+    # AModem's method for the Modem's generator procedure `name` (in_diag: one of
+    # quectel.diag, loaded on first use); `alone`: a lifecycle procedure (see _g_alone).
+    async def method(self, *args, **kw):
+        if in_diag:
+            from . import diag
+
+            gen = getattr(diag, name)(self.modem, *args, **kw)
+        else:
+            gen = getattr(self.modem, name)(*args, **kw)
+        return await self._drive(self._g_alone(gen) if alone else gen)
+
+    return method
 
 
 class AModem:
@@ -146,8 +156,8 @@ class AModem:
         self.policy = modem.policy
         self.speed = max(1, int(getattr(self.clock, "speed", 1)))
         self.lock = asyncio.Lock()  # one command on the UART at a time
-        self._life = asyncio.Lock()  # one lifecycle operation (connect, check, ...) at a time
-        self._kinds = {}  # URC kind -> Lock: one ping / ntp / DNS query at a time
+        self._life = False  # a lifecycle procedure runs (see _g_alone)
+        self._life_free = self._life_done  # bound once
         self._trouble = asyncio.Event()  # wakes the supervisor
         self.up = asyncio.Event()
         self.down = asyncio.Event()
@@ -234,7 +244,7 @@ class AModem:
     async def _pump(self):
         at = self.at
         flag = self.rx_flag
-        readable = _Readable(at._uart) if _MPY else None
+        readable = _Waiter(at._uart)
         while True:
             got = False
             for _ in range(4):  # a bounded amount of work per wake-up
@@ -371,73 +381,35 @@ class AModem:
         if rescue is not None:
             await rescue(v, arg)
 
-    async def _job(self, coro):
-        # coro in a task of its own, awaited: a cancelled caller leaves it running, so the
-        # locks it holds (one URC kind, the lifecycle) stay held until it is done.
-        box = [None, None]
-        ev = asyncio.Event()
+    def _g_alone(self, gen):
+        # One lifecycle procedure (connect, check, ...) at a time. A cancelled caller's
+        # procedure is finished in the background (see _drive) and keeps the others out.
+        while self._life:
+            yield (self._life_free, 1 << 28)
+        self._life = True
+        try:
+            return (yield from gen)
+        finally:
+            self._life = False
 
-        async def run():
-            try:
-                box[0] = await coro
-            except BaseException as e:  # noqa: B036 (handed to the caller)
-                box[1] = e
-            ev.set()
+    def _life_done(self):
+        return not self._life
 
-        asyncio.create_task(run())
-        await ev.wait()
-        if box[1] is not None:
-            raise box[1]
-        return box[0]
+    # ---- the Modem's procedures, awaited (see its blocking methods of the same names) ----
 
-    async def command(self, cmd, info=None, timeout_ms=None):
-        """Run an AT command (bytes, no CR): its information lines, as `Modem.command`."""
-        return await self._drive(self.modem.g_command(cmd, info, timeout_ms))
-
-    def _one(self, key, gen):
-        # One ping / NTP / DNS query at a time: their URCs share a collector in the Modem.
-        lock = self._kinds.get(key)
-        if lock is None:
-            lock = self._kinds[key] = asyncio.Lock()
-
-        async def locked():
-            async with lock:
-                return await self._drive(gen)
-
-        return self._job(locked())
-
-    async def _life_run(self, gen):
-        async def locked():
-            async with self._life:  # one lifecycle operation (connect, check, ...) at a time
-                return await self._drive(gen)
-
-        return await self._job(locked())
-
-    # ---- power, bring-up, recovery: the Modem's own procedures, awaited --------------------
-
-    async def power_on(self):
-        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
-        await self._life_run(self.modem.g_power_on())
-
-    async def power_off(self):
-        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
-        await self._life_run(self.modem.g_power_off())
-
-    async def reset(self):
-        """Reboot the module (RESET pin, power cycle, or AT+CFUN=1,1)."""
-        await self._life_run(self.modem.g_reset())
-
-    async def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
-        """Bring the data connection up as `Modem.connect` does, without blocking the loop."""
-        await self._life_run(self.modem.g_connect(apn, user, key, auth, restarts, sim_pin))
-
-    async def disconnect(self):
-        """Close every socket and deactivate the PDP context, as `Modem.disconnect`."""
-        await self._life_run(self.modem.g_disconnect())
-
-    async def check(self):
-        """One step of `Modem.check()`'s recovery rules, awaitable. True while connected."""
-        return await self._life_run(self.modem.g_check())
+    command = _awaited("g_command")
+    power_on = _awaited("g_power_on", alone=True)
+    power_off = _awaited("g_power_off", alone=True)
+    reset = _awaited("g_reset", alone=True)
+    connect = _awaited("g_connect", alone=True)
+    disconnect = _awaited("g_disconnect", alone=True)
+    check = _awaited("g_check", alone=True)  # one step of the recovery rules: True if up
+    ping = _awaited("g_ping", in_diag=True)
+    ntp = _awaited("g_ntp", in_diag=True)
+    resolve = _awaited("g_resolve")
+    signal = _awaited("g_signal")
+    operator = _awaited("g_operator")
+    getaddrinfo = _awaited("g_getaddrinfo")
 
     def supervise(self, period_ms=5000):
         """Run `check()` as a task: every period_ms (module clock) and at once when the state
@@ -457,38 +429,6 @@ class AModem:
                 await _wait_for_ms(self._trouble.wait(), max(1, period_ms // self.speed))
             except asyncio.TimeoutError:
                 pass
-
-    # ---- network utilities -----------------------------------------------------------------
-
-    async def ping(self, host, timeout=1, count=4):
-        """AT+QPING, as `Modem.ping`: (replies, summary or failure code)."""
-        from .diag import g_ping
-
-        return await self._one("ping", g_ping(self.modem, host, timeout, count))
-
-    async def ntp(self, server, port=123, rtc=None, set_module=False):
-        """AT+QNTP, as `Modem.ntp`: ((y, m, d, h, mi, s), zone_minutes); sets `rtc` if given."""
-        from .diag import g_ntp
-
-        return await self._one("ntp", g_ntp(self.modem, server, port, rtc, set_module))
-
-    async def resolve(self, host):
-        """Every IPv4 address of host (AT+QIDNSGIP), cached for the DNS TTL."""
-        return await self._one("dnsgip", self.modem.g_resolve(host))
-
-    async def signal(self):
-        """(rssi_dbm, ber), as `Modem.signal`."""
-        return await self._drive(self.modem.g_signal())
-
-    async def operator(self):
-        """The registered network's name, as `Modem.operator`."""
-        return await self._drive(self.modem.g_operator())
-
-    async def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
-        """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
-        check_port(port)
-        return [(2, type or SOCK_STREAM, proto, "", (ip, port))
-                for ip in await self.resolve(host)]  # fmt: skip
 
     # ---- sockets ---------------------------------------------------------------------------
 
@@ -579,30 +519,18 @@ class ASocket:
 
     async def connect(self, address):
         """Open TCP (or UDP) to (host, port); the module resolves names."""
-        c = self.c
-        if c.cid >= 0:
-            raise oserror(106)  # EISCONN
-        host = check_text(address[0], "host", 253)
-        port = check_port(address[1], 1)
-        await self._open("TCP" if c.type == SOCK_STREAM else "UDP", host, port)
+        await self._open(self.c.g_connect(address))
 
     async def bind(self, address):
         """Choose the local port; a UDP socket opens its UDP SERVICE on it."""
-        c = self.c
-        c.local = check_port(address[1])
-        if c.type == SOCK_DGRAM:
-            await self._open("UDP SERVICE", "127.0.0.1", 0)
+        await self._open(self.c.g_bind(address))
 
     async def listen(self, backlog=5):
         """Open the TCP LISTENER on the bound port; clients queue for `accept()`."""
-        c = self.c
-        if c.type != SOCK_STREAM or not c.local:
-            raise oserror(22)  # EINVAL
-        await self._open("TCP LISTENER", "127.0.0.1", 0)
+        await self._open(self.c.g_listen())
 
-    async def _open(self, service, host, rport):
-        c = self.c
-        await self.am._drive(c.g_open(service, host, rport, c.local), self._abandoned)
+    def _open(self, gen):
+        return self.am._drive(gen, self._abandoned)
 
     async def _abandoned(self, _, __):
         await self.am._drive(self.c.g_close())  # opened for a caller that was cancelled
@@ -616,10 +544,8 @@ class ASocket:
 
     async def recv_into(self, buf, nbytes=0):
         """Up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF."""
-        n = min(nbytes or len(buf), len(buf))
-        if n <= 0:
-            if n < 0:
-                raise ValueError("negative length")
+        n = want(buf, nbytes)
+        if not n:
             return 0
         c = self.c
         if c.rd.op:
@@ -693,12 +619,11 @@ class ASocket:
     def write(self, buf):
         """Queue buf (copied); `drain()` sends it, as asyncio streams do (one writer task
         at a time, as theirs)."""
-        mv = byte_view(buf)
-        self.c.check()
+        mv = self.c.sendable(buf)
         n = len(mv)
-        if self._out is None and self._qn + n <= 1460:
+        if self._out is None and self._qn + n <= MAX_SEND:
             if self._q is None:
-                self._q = bytearray(1460)
+                self._q = bytearray(MAX_SEND)
             self._q[self._qn : self._qn + n] = mv
             self._qn += n
         else:
@@ -738,20 +663,16 @@ class ASocket:
 
     async def send(self, buf):
         """One datagram (UDP client) or up to 1460 bytes (TCP); returns the count sent."""
-        mv = byte_view(buf)
         c = self.c
-        c.check()
-        if c.type == SOCK_DGRAM and len(mv) > 1460:
-            raise oserror(EMSGSIZE)
-        n = min(len(mv), 1460)
+        mv = c.sendable(buf)
+        n = min(len(mv), MAX_SEND)
         if n and not await self._send_all(mv, 0, n):
             raise c._timed_out()
         return n
 
     async def sendall(self, buf):
-        mv = byte_view(buf)
         c = self.c
-        c.check()
+        mv = c.sendable(buf)
         if await self._send_all(mv, 0, len(mv)) < len(mv):
             raise c._timed_out()
 
@@ -759,15 +680,11 @@ class ASocket:
         """Send one datagram (<= 1460 bytes) to (ip, port) from a UDP SERVICE."""
         c = self.c
         mv = byte_view(buf)
-        host = check_text(address[0], "host", 253)
-        port = check_port(address[1], 1)
-        if len(mv) > 1460:
-            raise oserror(EMSGSIZE)
+        addr = c.dest(mv, address)
         if c.cid < 0:
             await self.bind(("0.0.0.0", 0))
         c.check()
-        addr = None if c.service == "UDP" else (host, port)
-        if await self._send_all(mv, 0, len(mv), addr) < len(mv):
+        if await self._send_all(mv, 0, len(mv), None if c.service == "UDP" else addr) < len(mv):
             raise c._timed_out()
         return len(mv)
 

@@ -19,7 +19,8 @@ except ImportError:
 
 
 from .engine import SEND_FAIL
-from .errors import ATTimeout, QuectelError, oserror
+from .errors import EISCONN, EMSGSIZE, ATTimeout, QuectelError, oserror
+from .validate import check_port, check_text
 
 SOCK_STREAM = 1
 SOCK_DGRAM = 2
@@ -46,6 +47,14 @@ _STAT_NO_RESPONSE = const(-4)
 
 
 _BYTES = (bytes, bytearray)  # built once: a tuple display in the call would allocate per call
+
+
+def want(buf, nbytes):
+    """How many bytes a recv_into(buf, nbytes) asks for: nbytes (0: len(buf)), at most len(buf)."""
+    n = nbytes or len(buf)
+    if n < 0:
+        raise ValueError("negative length")
+    return min(n, len(buf))
 
 
 def byte_view(buf):
@@ -415,6 +424,28 @@ class Conn:
         if self.cid < 0:
             raise oserror(errno.ENOTCONN if self.service is None else errno.EBADF)
 
+    def sendable(self, buf):
+        """buf as bytes (see byte_view) once this connection can send it: a datagram has at
+        most 1460 bytes (EMSGSIZE); a stream the peer closed is ECONNRESET."""
+        mv = byte_view(buf)
+        self.check()
+        if self.type == SOCK_DGRAM:
+            if len(mv) > MAX_SEND:
+                raise oserror(EMSGSIZE)
+        elif self.eof:
+            raise oserror(errno.ECONNRESET)
+        return mv
+
+    def dest(self, mv, address):
+        """The checked (host, port) of a datagram mv for sendto, before a byte is sent."""
+        if self.type != SOCK_DGRAM:
+            raise oserror(errno.EOPNOTSUPP)
+        host = check_text(address[0], "host", 253)
+        port = check_port(address[1], 1)
+        if len(mv) > MAX_SEND:
+            raise oserror(EMSGSIZE)
+        return host, port
+
     def held(self):
         """Bytes we hold for the reader."""
         return len(self.rx) if self.rx is not None else 0
@@ -531,7 +562,27 @@ class Conn:
     def _open_done(self):
         return self._open is not None or self.dead
 
-    def g_open(self, service, host, rport, lport):
+    def g_connect(self, address):
+        """Open TCP (or UDP) to (host, port); the module resolves names."""
+        if self.cid >= 0:
+            raise oserror(EISCONN)
+        host = check_text(address[0], "host", 253)
+        port = check_port(address[1], 1)
+        yield from self.g_open("TCP" if self.type == SOCK_STREAM else "UDP", host, port)
+
+    def g_bind(self, address):
+        """Choose the local port; a UDP socket opens its UDP SERVICE on it."""
+        self.local = check_port(address[1])
+        if self.type == SOCK_DGRAM:
+            yield from self.g_open("UDP SERVICE", "127.0.0.1", 0)
+
+    def g_listen(self):
+        """Open the TCP LISTENER on the bound port; clients queue for accept."""
+        if self.type != SOCK_STREAM or not self.local:
+            raise oserror(errno.EINVAL)
+        yield from self.g_open("TCP LISTENER", "127.0.0.1", 0)
+
+    def g_open(self, service, host, rport):
         """AT+QIOPEN and its +QIOPEN URC (section 2.4), with the flow chart's rules."""
         m = self.modem
         p = m.policy
@@ -544,7 +595,7 @@ class Conn:
             self._claim(used)
             self._open = None
             cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
-                m.context, self.cid, service, host, rport, lport, self.mode,
+                m.context, self.cid, service, host, rport, self.local, self.mode,
             )  # fmt: skip
             cid = self.cid
             try:

@@ -120,19 +120,12 @@ def parse_qigeterror(line):
 
 
 def parse_qiurc(line):
-    """A +QIURC line of any kind (section 2.16) -> (kind, fields...).
-
-    ("recv", id) buffer mode; ("recv", id, n) or ("recv", id, n, ip, port) direct push;
+    """A +QIURC line (section 2.16) other than "recv", which the engine frames itself ->
     ("closed", id); ("incoming", id, server_id, ip, port); ("incoming full",);
-    ("pdpdeact", ctx); ("dnsgip", err, count, ttl) or ("dnsgip", err) or ("dnsgip", ip).
-    """
+    ("pdpdeact", ctx); ("dnsgip", err, count, ttl) or ("dnsgip", err) or ("dnsgip", ip)."""
     p = params(line, b"+QIURC:")
     kind = _str(p[0])
     n = len(p)
-    if kind == "recv" and n in (2, 3, 5):
-        if n == 5:
-            return kind, _int(p[1]), _int(p[2]), _str(p[3]), _int(p[4])
-        return (kind,) + tuple(_int(v) for v in p[1:])
     if kind in ("closed", "pdpdeact") and n == 2:
         return kind, _int(p[1])
     if kind == "incoming" and n == 5:

@@ -11,7 +11,7 @@ procedures with `ATEngine.run`; `quectel.aio` awaits the same ones.
 import errno
 import sys
 
-from .conn import (  # noqa: F401  (BUFFER, PUSH, TRANSPARENT re-exported)
+from .conn import (  # noqa: F401  (PUSH, SOCK_DGRAM re-exported)
     BUFFER,
     MAX_READ,
     MAX_SEND,
@@ -22,9 +22,9 @@ from .conn import (  # noqa: F401  (BUFFER, PUSH, TRANSPARENT re-exported)
     WAIT,
     Conn,
     byte_view,
+    want,
 )
-from .errors import EAFNOSUPPORT, EISCONN, EMSGSIZE, QuectelError, oserror
-from .validate import check_port, check_text
+from .errors import EAFNOSUPPORT, QuectelError, oserror
 
 if sys.implementation.name == "micropython":
     from io import IOBase
@@ -85,13 +85,6 @@ def _span(mv, a, b):
         raise ValueError("offset and length must be >= 0")
     off = min(off, n)
     return off, min(k, n - off)
-
-
-def _recv_len(buf, nbytes):
-    n = len(buf) if not nbytes else nbytes
-    if n < 0:
-        raise ValueError("negative length")
-    return min(n, len(buf))
 
 
 def _steps(o):
@@ -156,26 +149,15 @@ class Socket(IOBase):
 
     def connect(self, address):
         """Connect to (host, port); host may be a name, resolved by the module."""
-        c = self.c
-        if c.cid >= 0:
-            raise oserror(EISCONN)
-        host = check_text(address[0], "host", 253)
-        port = check_port(address[1], 1)
-        self._run(c.g_open("TCP" if c.type == SOCK_STREAM else "UDP", host, port, c.local))
+        self._run(self.c.g_connect(address))
 
     def bind(self, address):
         """Choose the local port: for a listener, or a UDP service (`sendto`/`recvfrom`)."""
-        c = self.c
-        c.local = check_port(address[1])
-        if c.type == SOCK_DGRAM:
-            self._run(c.g_open("UDP SERVICE", "127.0.0.1", 0, c.local))  # section 2.4
+        self._run(self.c.g_bind(address))
 
     def listen(self, backlog=1):
         """Start the TCP LISTENER on the bound port; incoming connections queue for accept."""
-        c = self.c
-        if c.type != SOCK_STREAM or not c.local:
-            raise oserror(errno.EINVAL)
-        self._run(c.g_open("TCP LISTENER", "127.0.0.1", 0, c.local))
+        self._run(self.c.g_listen())
 
     def accept(self):
         """Wait for a client: (socket, (ip, port)). Clients not in `allow` are closed."""
@@ -186,7 +168,7 @@ class Socket(IOBase):
 
     def recv_into(self, buf, nbytes=0):
         """Read up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF."""
-        n = _recv_len(buf, nbytes)
+        n = want(buf, nbytes)
         if not n:
             return 0
         c = self.c
@@ -252,13 +234,6 @@ class Socket(IOBase):
 
     # ---- sending ---------------------------------------------------------------------------
 
-    def _check_send(self):
-        c = self.c
-        c.check()
-        if c.eof and c.type == SOCK_STREAM:
-            raise oserror(errno.ECONNRESET)
-        return c
-
     def _out(self, c, mv, off, n):
         # Queued writes first, then mv[off:off+n] now; the count sent of it.
         if c.tn:
@@ -275,10 +250,8 @@ class Socket(IOBase):
 
     def send(self, buf):
         """Send up to 1460 bytes (one AT+QISEND, at once); returns how many were taken."""
-        mv = byte_view(buf)
-        c = self._check_send()
-        if c.type == SOCK_DGRAM and len(mv) > MAX_SEND:
-            raise oserror(EMSGSIZE)
+        c = self.c
+        mv = c.sendable(buf)
         n = min(len(mv), MAX_SEND)
         if n and not self._out(c, mv, 0, n):
             raise c._timed_out()
@@ -286,8 +259,8 @@ class Socket(IOBase):
 
     def sendall(self, buf):
         """Send everything now, in 1460-byte commands."""
-        mv = byte_view(buf)
-        c = self._check_send()
+        c = self.c
+        mv = c.sendable(buf)
         if self._out(c, mv, 0, len(mv)) < len(mv):
             raise c._timed_out()
 
@@ -298,9 +271,9 @@ class Socket(IOBase):
         within `modem.coalesce_ms` is queued with it and shares its AT+QISEND: the queue
         goes out once no write came for that long, at 1460 bytes, before a read, on close
         and flush(); a write after a quiet spell is sent at once."""
-        mv = byte_view(buf)
+        c = self.c
+        mv = c.sendable(buf)
         off, n = _span(mv, off, n)
-        c = self._check_send()
         m = c.modem
         clock = m.clock
         burst = clock.ticks_diff(clock.ticks_ms(), c.t_last) < m.coalesce_ms
@@ -320,17 +293,12 @@ class Socket(IOBase):
     def sendto(self, buf, address):
         """Send a datagram to (ip, port); opens a UDP SERVICE on first use if not bound."""
         c = self.c
-        if c.type != SOCK_DGRAM:
-            raise oserror(errno.EOPNOTSUPP)
         mv = byte_view(buf)
-        host = check_text(address[0], "host", 253)
-        port = check_port(address[1], 1)
-        if len(mv) > MAX_SEND:
-            raise oserror(EMSGSIZE)
+        addr = c.dest(mv, address)
         if c.cid < 0:
             self.bind(("0.0.0.0", 49152 + (c.modem.clock.ticks_ms() & 0x3FFF)))
         c.check()
-        c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else (host, port))
+        c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else addr)
         if _steps(c.wr) < len(mv):
             raise c._timed_out()
         return len(mv)
