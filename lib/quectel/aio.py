@@ -58,15 +58,6 @@ else:
         return asyncio.wait_for(aw, ms / 1000)
 
 
-def _take(lock):
-    # Take a free asyncio.Lock at once, without the generator acquire() allocates
-    # (MicroPython's Lock: state 0 is free, 1 taken, a Task is a hand-over in progress).
-    if _MPY and lock.state == 0:
-        lock.state = 1
-        return True
-    return False
-
-
 class _Waiter:
     # One waiting task (AModem.until, _drive): woken by the pump when its condition came
     # true, or by the timer when its deadline passed; with a stream `s` (MicroPython only),
@@ -153,7 +144,6 @@ class AModem:
         self.modem = modem
         self.at = modem.at
         self.clock = modem.clock
-        self.policy = modem.policy
         self.speed = max(1, int(getattr(self.clock, "speed", 1)))
         self.lock = asyncio.Lock()  # one command on the UART at a time
         self._life = False  # a lifecycle procedure runs (see _g_alone)
@@ -338,8 +328,13 @@ class AModem:
                                 self._unpark(w)
                     waiting = False
                 if not held:
-                    if not _take(self.lock):
-                        await self.lock.acquire()
+                    lock = self.lock
+                    # A free lock is taken at once, without the generator acquire() allocates
+                    # (MicroPython's Lock: state 0 free, 1 taken, a Task a hand-over).
+                    if _MPY and lock.state == 0:
+                        lock.state = 1
+                    else:
+                        await lock.acquire()
                     held = True
                 if op is not None:
                     try:

@@ -129,11 +129,6 @@ class Ring:
                     self.spill = None
         return k
 
-    def find(self, byte):
-        """Index (from the front) of the first `byte`, or -1."""
-        i = self.buf.find(byte, self.r, self.w)
-        return i if i < 0 else i - self.r
-
 
 class Op:
     """One data-path operation of a connection (a read, or a send), as a step machine, so
@@ -458,10 +453,10 @@ class Conn:
         """Move held bytes up to and including b"\n" to out; whether the line is whole."""
         rx = self.rx
         if len(rx):
-            i = rx.find(b"\n")
-            end = len(rx) if i < 0 else i + 1
-            out.extend(rx.mv[rx.r : rx.r + end])
-            rx.r += end
+            i = rx.buf.find(b"\n", rx.r, rx.w)
+            end = rx.w if i < 0 else i + 1
+            out.extend(rx.mv[rx.r : end])
+            rx.r = end
             return i >= 0
         rx.r = rx.w = 0
         return False

@@ -37,6 +37,9 @@ CONNECT = const(6)
 NO_CARRIER = const(7)
 RESTARTED = const(8)  # `RDY` arrived: the module rebooted under the command
 
+_FINALS = ((b"OK", OK), (b"ERROR", ERROR), (b"SEND OK", SEND_OK), (b"SEND FAIL", SEND_FAIL),
+           (b"NO CARRIER", NO_CARRIER))  # fmt: skip
+
 # Manual, chapter 1 note 1: wait for the final response; no response in 60 s means reboot.
 DEFAULT_TIMEOUT_MS = const(60000)
 
@@ -81,16 +84,6 @@ def _name(cmd):
         if cmd[i] in b"=?":
             return bytes(cmd[:i]).decode()
     return bytes(cmd).decode()
-
-
-def _info_prefix(cmd):
-    # b"AT+QIACT?" -> b"+QIACT:"; b"ATI" -> b"" (any non-URC line is information).
-    if not cmd.startswith(b"AT+"):
-        return b""
-    i = 3
-    while i < len(cmd) and cmd[i] not in b"=?":
-        i += 1
-    return b"+" + bytes(cmd[3:i]) + b":"
 
 
 class ATEngine:
@@ -153,43 +146,40 @@ class ATEngine:
         """Consume what the UART has, dispatching lines and payloads. True if bytes came."""
         self.polling = True
         try:
-            return self._poll()
+            uart = self._uart
+            if self._data is not None and self._r < self._w:
+                self._process()  # held bytes: the sink may have room now, or a marker is due
+            if not uart.any():
+                return False
+            r = self._r
+            w = self._w
+            if r == w:
+                r = w = 0
+            elif w == len(self._buf):
+                if r:
+                    self._buf[: w - r] = self._mv[r:w]
+                    w -= r
+                    r = 0
+                elif self._data is not None:
+                    return False  # the transparent sink is full: leave the bytes in the UART
+                else:  # a line longer than the buffer: drop it up to its end
+                    self.garbage += 1
+                    self._skip = True
+                    r = w = 0
+            n = uart.readinto(self._buf if w == 0 else self._mv[w:])
+            self._r = r
+            if not n:
+                self._w = w
+                return False
+            self._w = w + n
+            self.rx_count = (self.rx_count + n) & 0x3FFFFFFF  # stays a small int
+            if self.trace:
+                secret = self._secret and self._state == _WAIT
+                self.trace("<", b"<redacted>" if secret else bytes(self._mv[w : w + n]))
+            self._process()
+            return True
         finally:
             self.polling = False
-
-    def _poll(self):
-        uart = self._uart
-        if self._data is not None and self._r < self._w:
-            self._process()  # held bytes: the sink may have room now, or a marker is due
-        if not uart.any():
-            return False
-        r = self._r
-        w = self._w
-        if r == w:
-            r = w = 0
-        elif w == len(self._buf):
-            if r:
-                self._buf[: w - r] = self._mv[r:w]
-                w -= r
-                r = 0
-            elif self._data is not None:
-                return False  # the transparent sink is full: leave the bytes in the UART
-            else:  # a line longer than the buffer: drop it up to its end
-                self.garbage += 1
-                self._skip = True
-                r = w = 0
-        n = uart.readinto(self._buf if w == 0 else self._mv[w:])
-        self._r = r
-        if not n:
-            self._w = w
-            return False
-        self._w = w + n
-        self.rx_count = (self.rx_count + n) & 0x3FFFFFFF  # stays a small int
-        if self.trace:
-            secret = self._secret and self._state == _WAIT
-            self.trace("<", b"<redacted>" if secret else bytes(self._mv[w : w + n]))
-        self._process()
-        return True
 
     def _process(self):
         buf = self._buf
@@ -237,9 +227,8 @@ class ATEngine:
     def enter_data(self, sink):
         """The UART now carries one connection's payload: bytes go to `sink` (see `_data_process`)
         until `NO CARRIER` or, after `leaving()`, the `OK` that ends the mode."""
+        self.quit_data()
         self._data = sink
-        self._leave_at = None
-        self._held = None
 
     @property
     def data_mode(self):
@@ -309,7 +298,9 @@ class ATEngine:
                 self._r = e
         if end:
             self._r = resume
-            self._end_data(end == 2)
+            sink = self._data
+            self.quit_data()
+            sink.data_end(end == 2)
 
     def _quiet(self, w, now):
         # True once no byte has arrived for _QUIET_MS with the buffer ending at w.
@@ -323,13 +314,6 @@ class ATEngine:
         self._data = None
         self._leave_at = None
         self._held = None
-
-    def _end_data(self, carrier_lost):
-        sink = self._data
-        self._data = None
-        self._leave_at = None
-        self._held = None
-        sink.data_end(carrier_lost)
 
     def _payload(self, s, e):
         if self._push:
@@ -363,19 +347,12 @@ class ATEngine:
     def _line(self, s, t):
         state = self._state
         if state == _WAIT or state == _PROMPT:
-            if self._is(s, t, b"OK"):
-                return self._finish(OK)
-            if self._is(s, t, b"ERROR"):
-                return self._finish(ERROR)
+            for word, result in _FINALS:
+                if self._is(s, t, word):
+                    return self._finish(result)
             if self._has(s, t, b"+CME ERROR:") or self._has(s, t, b"+CMS ERROR:"):
                 self.text = bytes(self._mv[s:t])
                 return self._finish(CME_ERROR)
-            if self._is(s, t, b"SEND OK"):
-                return self._finish(SEND_OK)
-            if self._is(s, t, b"SEND FAIL"):
-                return self._finish(SEND_FAIL)
-            if self._is(s, t, b"NO CARRIER"):
-                return self._finish(NO_CARRIER)
             if self._connect and self._has(s, t, b"CONNECT"):
                 if self._sink is not None:
                     self.enter_data(self._sink)  # what follows CONNECT is payload
@@ -563,8 +540,8 @@ class ATEngine:
         command (`AT+QIACT?` -> `+QIACT:`), and `b""` takes every line that is not a URC.
         With a `sink`, `CONNECT` enters transparent mode (`enter_data`).
         """
-        if info is None:
-            info = _info_prefix(cmd)
+        if info is None:  # b"AT+QIACT?" -> b"+QIACT:"; b"ATI" -> b"" (any non-URC line)
+            info = b"+%s:" % _name(cmd)[3:].encode() if cmd.startswith(b"AT+") else b""
         self._sink = sink
         self._begin(cmd, len(cmd), info, connect or sink is not None)
 

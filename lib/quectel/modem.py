@@ -92,6 +92,16 @@ class _Line:
         return self.pin.value() == self.active
 
 
+def _line(pin, active, level=None):
+    # A _Line for pin (None when not wired), driven to `level` if given.
+    if pin is None:
+        return None
+    line = _Line(pin, active)
+    if level is not None:
+        line.set(level)
+    return line
+
+
 def _run(name, in_diag=False):
     # The blocking method of generator procedure `name`, the Modem's or (in_diag) one of
     # quectel.diag, loaded on first use: it runs the procedure with ATEngine.run.
@@ -124,16 +134,10 @@ class Modem(Events):
         self.policy = policy or Policy()
         self.context = check_context(context)
         self.on_change = on_change
-        self._pwrkey = _Line(pwrkey, pwrkey_active) if pwrkey is not None else None
-        self._reset = _Line(reset, reset_active) if reset is not None else None
-        self._dtr = _Line(dtr, dtr_active) if dtr is not None else None
-        self._status = _Line(status, status_active) if status is not None else None
-        if self._pwrkey:
-            self._pwrkey.set(False)
-        if self._reset:
-            self._reset.set(False)
-        if self._dtr:
-            self._dtr.set(True)
+        self._pwrkey = _line(pwrkey, pwrkey_active, False)
+        self._reset = _line(reset, reset_active, False)
+        self._dtr = _line(dtr, dtr_active, True)
+        self._status = _line(status, status_active)
         self.state = STAT_OFF
         self.reason = None
         self.ip = None
@@ -244,9 +248,8 @@ class Modem(Events):
         if self.state == STAT_NO_RESPONSE and not (yield from self.g_responds(1)):
             raise ModuleOff("the module does not answer")
 
-    def g_urc_result(self, key, cmd, timeout_ms, done, parser=None):
-        # Run cmd, then collect the URCs of `key` until done(got): those that start with
-        # `key` as parser(line), or (parser None) what _urc files under it.
+    def g_urc_result(self, key, cmd, timeout_ms, done, parser):
+        # Run cmd, then collect parser(line) of the URCs that start with `key` until done(got).
         yield from self.g_ready()
         while key in self._waits:  # one query of a kind at a time: they share the collector
             yield (lambda: key not in self._waits, timeout_ms)
@@ -281,62 +284,55 @@ class Modem(Events):
 
     def urc(self, line):
         try:
-            self._urc(line)
+            for prefix, w in self._waits.items():  # a query's: +QPING:, +QNTP:, "dnsgip"
+                if line.startswith(prefix):
+                    w[0].append(w[1](line))
+                    return
+            if line.startswith(b"+QIURC:"):
+                u = parse.parse_qiurc(line)
+                kind = u[0]
+                if kind == "closed":
+                    s = self.sockets[u[1]]
+                    if s is not None:
+                        s.on_closed()
+                elif kind == "incoming":
+                    s = self.sockets[u[2]]
+                    if s is not None:
+                        s.on_incoming(u[1], u[3], u[4])
+                elif kind == "incoming full":
+                    self.incoming_full += 1
+                elif kind == "pdpdeact":
+                    if u[1] == self.context:
+                        self._pdp_down("pdpdeact")
+                return
+            if line.startswith(b"+QIOPEN:"):
+                cid, err = parse.parse_qiopen(line)
+                s = self.sockets[cid]
+                if s is not None:
+                    s.on_opened(err)
+                return
+            if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
+                p = parse.split_params(line[line.find(b":") + 1 :])
+                stat = p[0]  # the URC form: +CREG: <stat>[,<lac>,<ci>]
+                if line.startswith(b"+CREG:"):
+                    self.registration = stat
+                if self.on_change and stat not in (1, 5):
+                    self.on_change(self.state, "%s %d" % (_name(line[: line.find(b":")]), stat))
+                return
+            if line == b"RDY":
+                self._rdy = True
+                if self.state not in (STAT_OFF, STAT_CONNECTING):
+                    self._restarted = True
+                    self._pdp_down("module restarted")
+                return
+            if line == b"POWERED DOWN":
+                self._powered_down = True
+                self._pdp_down("powered down")
+                self._off = True  # it said so: commands now fail at once (power_on clears it)
+                self._set(STAT_OFF, "powered down")
+                return
         except (ValueError, IndexError, TypeError):
             self.at.garbage += 1
-
-    def _urc(self, line):
-        if line.startswith(b"+QIURC:"):
-            u = parse.parse_qiurc(line)
-            kind = u[0]
-            if kind == "closed":
-                s = self.sockets[u[1]]
-                if s is not None:
-                    s.on_closed()
-            elif kind == "incoming":
-                s = self.sockets[u[2]]
-                if s is not None:
-                    s.on_incoming(u[1], u[3], u[4])
-            elif kind == "incoming full":
-                self.incoming_full += 1
-            elif kind == "pdpdeact":
-                if u[1] == self.context:
-                    self._pdp_down("pdpdeact")
-            elif kind == "dnsgip":
-                w = self._waits.get(b"dnsgip")
-                if w is not None:
-                    w[0].append(u[1:])
-            return
-        if line.startswith(b"+QIOPEN:"):
-            cid, err = parse.parse_qiopen(line)
-            s = self.sockets[cid]
-            if s is not None:
-                s.on_opened(err)
-            return
-        for prefix, w in self._waits.items():  # +QPING:, +QNTP: (quectel.diag)
-            if w[1] is not None and line.startswith(prefix):
-                w[0].append(w[1](line))
-                return
-        if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
-            p = parse.split_params(line[line.find(b":") + 1 :])
-            stat = p[0]  # the URC form: +CREG: <stat>[,<lac>,<ci>]
-            if line.startswith(b"+CREG:"):
-                self.registration = stat
-            if self.on_change and stat not in (1, 5):
-                self.on_change(self.state, "%s %d" % (_name(line[: line.find(b":")]), stat))
-            return
-        if line == b"RDY":
-            self._rdy = True
-            if self.state not in (STAT_OFF, STAT_CONNECTING):
-                self._restarted = True
-                self._pdp_down("module restarted")
-            return
-        if line == b"POWERED DOWN":
-            self._powered_down = True
-            self._pdp_down("powered down")
-            self._off = True  # it said so: commands now fail at once (power_on clears it)
-            self._set(STAT_OFF, "powered down")
-            return
 
     def _pdp_down(self, reason):
         # The context is gone (pdpdeact, reboot): fail every socket; check() brings it back.
@@ -498,8 +494,7 @@ class Modem(Events):
                 raise ValueError("SIM PIN must be digits")
         if auth is None:
             auth = 3 if user else 0
-        if auth not in (0, 1, 2, 3):
-            raise ValueError("auth must be 0-3")
+        check_int(auth, 0, 3, "auth")
         self._sim_pin = sim_pin
         self._apn = (apn, user, key, auth)
         tries = self.policy.restarts if restarts is None else restarts
@@ -832,7 +827,8 @@ class Modem(Events):
             if entry[0] == host and clock.ticks_diff(entry[1], now) > 0:
                 return entry[2]
         cmd = ('AT+QIDNSGIP=%d,"%s"' % (self.context, host)).encode()
-        got = yield from self.g_urc_result(b"dnsgip", cmd, self.policy.qidnsgip_ms, _dns_done)
+        got = yield from self.g_urc_result(b'+QIURC: "dnsgip",', cmd, self.policy.qidnsgip_ms,
+                                           _dns_done, _dnsgip)  # fmt: skip
         head = got[0]
         if head[0] != 0 or len(head) < 3:
             raise error_for(head[0] or 565, None, "AT+QIDNSGIP")
@@ -854,6 +850,10 @@ class Modem(Events):
     getaddrinfo = _run("g_getaddrinfo")
 
 
+def _dnsgip(line):
+    return parse.parse_qiurc(line)[1:]
+
+
 def _dns_done(got):
     # +QIURC: "dnsgip",<err>,<count>,<ttl> then <count> addresses (section 2.13).
     return got and (got[0][0] != 0 or len(got) > got[0][1])
@@ -872,9 +872,4 @@ def _registered(line):
 
 def _is_ipv4(s):
     parts = s.split(".")
-    if len(parts) != 4:
-        return False
-    for x in parts:
-        if not x.isdigit() or int(x) > 255:
-            return False
-    return True
+    return len(parts) == 4 and all(x.isdigit() and int(x) < 256 for x in parts)
