@@ -496,9 +496,7 @@ class ASocket:
     def __init__(self, am, type=SOCK_STREAM, rxbuf=1500, conn=None):
         self.am = am
         self.c = conn or Conn(am.modem, type, BUFFER, rxbuf)
-        self._q = None  # what write() queued, for drain()
-        self._qn = 0
-        self._out = None  # what did not fit in _q
+        self._out = None  # what write() queued beyond the connection's send buffer
         self._keep = self._unread  # bound once: reading allocates nothing
 
     @property
@@ -537,16 +535,23 @@ class ASocket:
 
     # ---- receiving -------------------------------------------------------------------------
 
-    async def recv_into(self, buf, nbytes=0):
-        """Up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF."""
+    def recv_into(self, buf, nbytes=0):
+        """Awaitable: up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF.
+        The read's Op is driven directly: no coroutine of its own per call."""
+        rd = self.c.rd
         n = want(buf, nbytes)
+        if rd.op or not n:
+            return self._recv_after(buf, n)
+        rd.recv(buf, n)
+        return self.am._drive(rd, self._keep, buf)
+
+    async def _recv_after(self, buf, n):
         if not n:
             return 0
-        c = self.c
-        if c.rd.op:
-            await self.am.until(c.rd.free)  # a cancelled read is still finishing
-        c.rd.recv(buf, n)
-        return await self.am._drive(c.rd, self._keep, buf)
+        await self.am.until(self.c.rd.free)  # a cancelled read is still finishing
+        return await self.recv_into(buf, n)
+
+    readinto = recv_into
 
     async def _unread(self, got, buf):
         # A cancelled read was finished in the background: what it read goes back to the
@@ -570,9 +575,6 @@ class ASocket:
         c.timeout = timeout_ms
         data = await self.recv(n)
         return data, c.sender or c.remote
-
-    async def readinto(self, buf):
-        return await self.recv_into(buf)
 
     async def read(self, n=-1):
         """Up to n bytes (b"" at EOF); n=-1 reads until EOF."""
@@ -612,29 +614,22 @@ class ASocket:
     # ---- sending ---------------------------------------------------------------------------
 
     def write(self, buf):
-        """Queue buf (copied); `drain()` sends it, as asyncio streams do (one writer task
-        at a time, as theirs)."""
-        mv = self.c.sendable(buf)
-        n = len(mv)
-        if self._out is None and self._qn + n <= MAX_SEND:
-            if self._q is None:
-                self._q = bytearray(MAX_SEND)
-            self._q[self._qn : self._qn + n] = mv
-            self._qn += n
+        """Queue buf (copied) in the connection's send buffer; `drain()` sends it, as asyncio
+        streams do (one writer task at a time, as theirs)."""
+        c = self.c
+        mv = c.sendable(buf)
+        if self._out is None and c.tn + len(mv) <= MAX_SEND:
+            c.keep(mv, 0, len(mv))
+        elif self._out is None:
+            self._out = bytearray(mv)
         else:
-            if self._out is None:
-                self._out = bytearray()
             self._out.extend(mv)
 
     async def drain(self):
         """Send what `write()` queued."""
-        n = self._qn
-        if n:
-            sent = await self._send_all(memoryview(self._q), 0, n)
-            self._qn = n - sent
-            if sent < n:
-                self._q[: n - sent] = memoryview(self._q)[sent:n]
-                raise self.c._timed_out()
+        c = self.c
+        if c.tn:
+            c.flushed(await self._send_all(c.txmv, 0, c.tn))
         out = self._out
         if out is not None:
             self._out = None
@@ -691,9 +686,10 @@ class ASocket:
     async def wait_closed(self):
         """Send what is queued, then AT+QICLOSE: when this returns, the module has closed
         the connection."""
-        if (self._qn or self._out) and self.c.cid >= 0 and not self.c.dead:
+        c = self.c
+        if (c.tn or self._out is not None) and c.cid >= 0 and not c.dead:
             await self.drain()
-        await self.am._drive(self.c.g_close())
+        await self.am._drive(c.g_close())
 
     async def aclose(self):
         """close() and wait_closed() in one."""

@@ -377,7 +377,8 @@ class Conn:
         self.queue = []  # listeners: accepted connections not yet taken by accept()
         self.rxsize = rxsize
         self.rx = None  # Ring: pushed and transparent data, readline, drained data
-        self.tx = None  # coalesced small writes (allocated on first use)
+        self.tx = None  # queued small writes (allocated on first use), its view, their count
+        self.txmv = None
         self.tn = 0
         clock = modem.clock
         self.t_last = clock.ticks_add(clock.ticks_ms(), -(1 << 28))  # last write: long ago
@@ -460,9 +461,6 @@ class Conn:
             return i >= 0
         rx.r = rx.w = 0
         return False
-
-    def at_eof(self):
-        return self.eof and not self.avail and not self.held()
 
     def ring(self, size):
         if self.rx is None:
@@ -605,11 +603,11 @@ class Conn:
                 yield from m.g_command(cmd.encode(), b"-", p.at_ms)
             except QuectelError as e:
                 self.release()
-                if getattr(e, "code", None) == 562:
+                if e.code == 562:
                     used |= 1 << cid
                     err = e
                     continue
-                if getattr(e, "code", None) is not None:
+                if e.code is not None:
                     yield from m.g_opened(False)
                 raise
             # The connect ID stays ours until +QIOPEN comes, so a late URC finds no stranger.
@@ -667,10 +665,12 @@ class Conn:
             rx.put(chunk, 0, k)
 
     def keep(self, mv, off, n):
-        """Queue a small write (n <= room) for the next flush: see Socket.write."""
+        """Queue a small write (n <= room) for the next flush (Socket.write, ASocket.write)."""
         if self.tx is None:
             self.tx = bytearray(MAX_SEND)
-        self.tx[self.tn : self.tn + n] = memoryview(mv)[off : off + n]
+            self.txmv = memoryview(self.tx)
+        whole = off == 0 and n == len(mv)  # a slice of mv would be a new object
+        self.tx[self.tn : self.tn + n] = mv if whole else memoryview(mv)[off : off + n]
         self.tn += n
 
     def flushed(self, sent):
@@ -678,13 +678,13 @@ class Conn:
         n = self.tn
         self.tn = n - sent
         if sent < n:
-            self.tx[: n - sent] = memoryview(self.tx)[sent:n]
+            self.tx[: n - sent] = self.txmv[sent:n]
             raise self._timed_out()
 
     def g_flush(self):
         """Send what is queued."""
         if self.tn and self.cid >= 0 and not self.dead:
-            self.wr.send(memoryview(self.tx), 0, self.tn)
+            self.wr.send(self.txmv, 0, self.tn)
             self.flushed((yield from self.wr.g_steps()))
 
     def _g_qiclose(self):
@@ -721,7 +721,7 @@ class Conn:
             yield from child.g_close()
         self.queue = []
         self.release()
-        self.rx = self.tx = None
+        self.rx = self.tx = self.txmv = None
         self.tn = 0
         if err is not None:
             raise err

@@ -34,7 +34,10 @@ def oserror(code, text=None):
 
 
 class QuectelError(OSError):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose; `code`, the module's error
+    code when it gave one (an ATError), else None."""
+
+    code = None
 
     def __init__(self, text, no=errno.EIO):
         super().__init__(no, text)
@@ -63,11 +66,7 @@ class ProtocolError(QuectelError):
 class ATError(QuectelError):
     """The module answered ERROR; `code` and `text` say why when it told us."""
 
-    code = None
-
     def __init__(self, text="ERROR", code=None, command=None):
-        if code is None:
-            code = self.code
         super().__init__(text if code is None else "%s (%d)" % (text, code),
                          _ERRNO.get(code, errno.EIO))  # fmt: skip
         self.code = code

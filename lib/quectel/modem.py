@@ -172,10 +172,9 @@ class Modem(Events):
         for name in ("clock", "timer"):
             if hasattr(board, name) and name not in kw:
                 kw[name] = getattr(board, name)()
-        return cls(board.uart(), pwrkey=board.pwrkey(), reset=board.reset(), dtr=board.dtr(),
-                   status=board.status(), pwrkey_active=board.PWRKEY_ACTIVE,
-                   reset_active=board.RESET_ACTIVE, dtr_active=board.DTR_ACTIVE,
-                   status_active=board.STATUS_ACTIVE, **kw)  # fmt: skip
+        return cls(board.uart(), board.pwrkey(), board.reset(), board.dtr(), board.status(),
+                   board.PWRKEY_ACTIVE, board.RESET_ACTIVE, board.DTR_ACTIVE,
+                   board.STATUS_ACTIVE, **kw)  # fmt: skip
 
     @property
     def uart(self):
@@ -712,7 +711,7 @@ class Modem(Events):
             return self.queued()
         clock = self.clock
         for c in self.sockets:
-            if c is not None and c.tn:
+            if c is not None and c.tn and not c.wr.op:  # not while a send of it backs off
                 if clock.ticks_diff(clock.ticks_ms(), c.t_last) < self.coalesce_ms:
                     self.queued()  # written to just now: wait for the rest
                     continue

@@ -1,17 +1,11 @@
-"""A `network` module facade: a `WLAN`-like station interface over a `quectel.Modem`, so code
-written for Wi-Fi (Peter Hinch's `mqtt_as`, `mqtt_async`, anything that calls
-`network.WLAN(network.STA_IF)`) runs unchanged over cellular:
+"""A `network` module facade: `WLAN(STA_IF)` over a `quectel.Modem`, so code written for
+Wi-Fi (`mqtt_as`, anything that calls `network.WLAN(network.STA_IF)`) runs over cellular:
 
     import quectel.network
-    quectel.network.use(modem, apn="internet")  # `import network` and `import socket` now
-                                                # mean the module
+    quectel.network.use(modem, apn="internet")  # now `import network` / `socket` mean these
     import mqtt_as
 
-`WLAN.connect(ssid, key)` brings the data connection up with `ssid` as the APN (the one given
-to `use()` when `ssid` is None) and `key` as the password; it returns at once when the modem
-is already connected, and otherwise blocks for the bring-up (call `modem.connect()` first in
-an asyncio program). `status()` speaks the port's Wi-Fi numbers (ESP32's, or CYW43's on rp2),
-so loops written against `network.STAT_CONNECTING` / `STAT_GOT_IP` behave.
+`status()` speaks the port's Wi-Fi numbers (ESP32's, or CYW43's on rp2).
 """
 
 import sys
@@ -87,7 +81,9 @@ class WLAN:
         return self.modem.active(on)
 
     def connect(self, ssid=None, key=None, **kw):
-        """Bring the data connection up; `ssid` is the APN, `key` its password."""
+        """Bring the data connection up (blocking; at once if it is up): `ssid` is the APN
+        (None: the one given to `use()`), `key` its password. In an asyncio program, call
+        `AModem.connect()` first."""
         m = self.modem
         if m.isconnected():
             return

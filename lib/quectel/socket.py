@@ -69,7 +69,7 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     try:
         return _current().getaddrinfo(host, port, af, type, proto, flags)
     except QuectelError as e:
-        if getattr(e, "code", None) == 565:  # DNS failure: as MicroPython's socket says it
+        if e.code == 565:  # DNS failure: as MicroPython's socket says it
             raise OSError(-2, "host name not resolved")
         raise
 
@@ -396,7 +396,7 @@ class Socket(IOBase):
                 r |= _POLLOUT
             if c.dead:
                 r |= _POLLERR
-            if c.at_eof():
+            if c.eof and not c.avail and not c.held():
                 r |= _POLLHUP
             return r
         if op == 4:
