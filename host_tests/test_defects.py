@@ -535,3 +535,30 @@ def test_lone_small_write_delivered_without_further_calls(modem, sink):
     sends = [c for c in commands(log) if c.startswith(b"AT+QISEND=")]
     assert len(sends) == 4, sends
     s.close()
+
+
+def test_timer_flush_leaves_a_send_that_backs_off_alone():
+    """#16.6: the board timer's flush runs between two bytecodes of whatever the program
+    does, also while that connection's own flush waits out a SEND FAIL back-off (the engine
+    idle, the send Op mid-way). It must leave that connection alone: starting the Op again
+    would send the queued bytes twice or lose the first attempt's state."""
+    from fakes import CannedUART, StepClock
+    from quectel import Modem
+    from quectel.conn import Conn
+
+    class NoTimer:
+        ONE_SHOT = 0
+
+        def init(self, **kw):
+            pass
+
+    uart = CannedUART([])
+    m = Modem(uart, clock=StepClock(), timer=NoTimer())
+    c = Conn(m)
+    c.cid = 0
+    c.service = "TCP"
+    m.sockets[0] = c
+    c.keep(b"abc", 0, 3)
+    c.wr.send(c.txmv, 0, 3)  # the connection's own flush, between two attempts
+    m._flush_due(None)
+    assert uart.written == 0 and c.tn == 3
