@@ -40,6 +40,14 @@ from .conn import (
 from .engine import _name
 from .modem import STAT_GOT_IP
 
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
 _MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
 _TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins have no URC)
@@ -59,7 +67,7 @@ else:
 
 
 class _Waiter:
-    # One waiting task (AModem.until, _drive): woken by the pump when its condition came
+    # One waiting task (AModem.until, _Drive): woken by the pump when its condition came
     # true, or by the timer when its deadline passed; with a stream `s` (MicroPython only),
     # by asyncio's I/O queue once s is readable. Reused, and on MicroPython awaited as
     # itself (the protocol of asyncio's own sleep_ms), so a wait allocates nothing.
@@ -113,6 +121,197 @@ class _Waiter:
 
     def remove(self, task):
         self.task = None
+
+
+_GO = const(0)  # _Drive.kind: step now
+_LOCK = const(1)  # wait for the UART lock
+_SLEEP = const(2)  # sleep ms
+_COND = const(3)  # wait until cond() or ms
+_DONE = const(4)
+
+
+class _Drive:
+    # Runs a generator procedure (see ATEngine.run) or a data-path Op (quectel.conn) without
+    # blocking the loop, as an awaitable. The UART lock is taken for a step that starts a
+    # command and kept until a step leaves the engine idle; URC waits and sleeps happen
+    # without it. A cancelled caller's procedure, once started, is finished by a task of its
+    # own, then `rescue(result, arg)` undoes or keeps what it did.
+    #
+    # On MicroPython it is awaited as itself (__next__, throw: the protocol of asyncio's own
+    # sleep_ms and Lock): an Op's driver is reused, so a chunk allocates nothing. The result
+    # leaves in a StopIteration kept for the last value (a chunk's count repeats).
+
+    def __init__(self, am, rescue=None):
+        self.am = am
+        self.rescue = rescue
+        self.w = None  # the _Waiter while kind is _COND (MicroPython)
+        self.stop = None
+        self.sv = None
+
+    def start(self, gen, arg=None, then=None):
+        # `then(result)`, if given, makes the result (or raises) once the procedure is done.
+        self.op = gen if isinstance(gen, Op) else None
+        self.gen = gen
+        self.arg = arg
+        self.then = then
+        self.res = None
+        self.held = False
+        self.started = False
+        self.again = False  # a finishing task takes over the wait that was interrupted
+        self.kind = _GO
+        return self
+
+    def _release(self):
+        if self.held:
+            self.held = False
+            self.am.lock.release()
+
+    def _advance(self):
+        # Steps until the procedure must wait (returns the kind) or is done (_DONE, value).
+        am = self.am
+        op = self.op
+        while True:
+            if not self.held:
+                lock = am.lock
+                if not _MPY or lock.state != 0:
+                    return _LOCK
+                lock.state = 1  # free: taken at once (MicroPython's Lock: 0 free, 1 taken)
+                self.held = True
+            try:
+                if op is not None:
+                    r = op.step(self.res)
+                    cond, ms = op.wcond, op.wms
+                else:
+                    cond, ms = self.gen.send(self.res)
+                    r = WAIT
+            except StopIteration as e:
+                r = e.value
+            except BaseException:  # noqa: B036 (leave the engine idle and the lock free)
+                if op is not None:
+                    op.stop()
+                self._release()
+                raise
+            if r != WAIT:
+                self._release()
+                self.value = r if self.then is None else self.then(r)
+                return _DONE
+            self.started = True
+            if not am.at.busy:
+                self._release()
+            self.cond = cond
+            self.ms = ms
+            if cond is None:
+                return _SLEEP
+            self.res = cond()
+            if not self.res:
+                return _COND
+
+    def _cancelled(self):
+        # The awaiting task was cancelled: finish a started procedure in a task of its own.
+        am = self.am
+        if self.w is not None:
+            am._unpark(self.w)
+            self.w = None
+        if _MPY and self.kind == _LOCK and am.lock.state is _core.cur_task:
+            am.lock.state = 1  # handed to us just before the cancel
+            self.held = True
+            self.kind = _GO
+        if not self.started:
+            if self.op is not None:
+                self.op.stop()
+            else:
+                self.gen.close()
+            self._release()
+            return
+        self.again = self.kind != _GO
+        asyncio.create_task(_finish(self, self.rescue, self.arg))
+
+    # MicroPython: awaited as itself.
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        am = self.am
+        k = self.kind
+        if self.again:  # a finishing task: wait again as the cancelled one did
+            self.again = False
+        else:
+            if k == _LOCK:
+                am.lock.state = 1  # handed to this task by release()
+                self.held = True
+            elif k == _SLEEP:
+                self.res = True
+            elif k == _COND:
+                self.res = self.cond()
+                if self.res or am._expired(self.w):
+                    am._unpark(self.w)
+                    self.w = None
+                    k = _GO
+            if k != _COND:  # else woken for nothing: wait again
+                k = self.kind = self._advance()
+        if k == _DONE:
+            v = self.value
+            if self.stop is None or v != self.sv:
+                self.stop = StopIteration(v)
+                self.sv = v
+            self.stop.__traceback__ = None
+            raise self.stop
+        t = _core.cur_task
+        if k == _LOCK:
+            q = am.lock.waiting
+            q.push(t)
+            t.data = q
+        elif k == _SLEEP:
+            _core._task_queue.push(t, _core.ticks_add(_core.ticks(), max(0, self.ms // am.speed)))
+        else:
+            w = self.w
+            if w is None:
+                w = self.w = am._park(self.cond, self.ms)
+            w.task = t
+            t.data = w
+
+    def throw(self, exc):
+        self._cancelled()
+        raise exc
+
+    # CPython: a generator over asyncio's own primitives.
+
+    def __await__(self):
+        am = self.am
+        try:
+            if not self.again:
+                self.kind = self._advance()
+            self.again = False
+            while self.kind != _DONE:
+                k = self.kind
+                if k == _LOCK:
+                    yield from am.lock.acquire().__await__()
+                    self.held = True
+                elif k == _SLEEP:
+                    yield from am.sleep(self.ms).__await__()
+                    self.res = True
+                else:
+                    w = self.w = am._park(self.cond, self.ms)
+                    while not self.res and not am._expired(w):
+                        yield from w.wait().__await__()
+                        self.res = self.cond()
+                    am._unpark(w)
+                    self.w = None
+                self.kind = self._advance()
+            return self.value
+        except CancelledError:
+            self._cancelled()
+            raise
+
+
+async def _finish(d, rescue, arg):
+    try:
+        v = await d
+    except Exception:  # nobody is waiting for the error
+        return
+    if rescue is not None:
+        await rescue(v, arg)
 
 
 def _awaited(name, in_diag=False, alone=False):
@@ -299,82 +498,9 @@ class AModem:
 
     # ---- driving procedures ----------------------------------------------------------------
 
-    async def _drive(self, gen, rescue=None, arg=None, step=None):
-        # Run a generator procedure (see ATEngine.run), or a data-path Op (quectel.conn),
-        # stepped directly so that a chunk allocates no generator or tuple, without blocking
-        # the loop. The UART lock is taken for a step that starts a command and kept until a
-        # step leaves the engine idle; URC waits and sleeps happen without it. A cancelled
-        # caller's procedure, once started, is finished by a task of its own, then
-        # `rescue(result, arg)` undoes or keeps what it did; `step` resumes such a procedure.
-        at = self.at
-        op = gen if isinstance(gen, Op) else None
-        res, cond, ms, waiting, held = step or (None, None, 0, False, False)
-        started = step is not None
-        try:
-            while True:
-                if waiting:
-                    if cond is None:
-                        await self.sleep(ms)
-                        res = True
-                    else:
-                        res = cond()
-                        if not res:  # until(), inline: no coroutine object per step
-                            w = self._park(cond, ms)
-                            try:
-                                while not res and not self._expired(w):
-                                    await w.wait()
-                                    res = cond()
-                            finally:
-                                self._unpark(w)
-                    waiting = False
-                if not held:
-                    lock = self.lock
-                    # A free lock is taken at once, without the generator acquire() allocates
-                    # (MicroPython's Lock: state 0 free, 1 taken, a Task a hand-over).
-                    if _MPY and lock.state == 0:
-                        lock.state = 1
-                    else:
-                        await lock.acquire()
-                    held = True
-                if op is not None:
-                    try:
-                        r = op.step(res)
-                    except BaseException:  # noqa: B036 (leave the engine idle)
-                        op.stop()
-                        raise
-                    if r != WAIT:
-                        return r
-                    cond, ms = op.wcond, op.wms
-                else:
-                    try:
-                        cond, ms = gen.send(res)
-                    except StopIteration as e:
-                        return e.value
-                started = waiting = True
-                if not at.busy:
-                    self.lock.release()
-                    held = False
-        except CancelledError:
-            if started:
-                step = (res, cond, ms, waiting, held)
-                asyncio.create_task(self._finish(gen, rescue, arg, step))
-                held = False  # the finishing task has it now
-            elif isinstance(gen, Op):
-                gen.stop()
-            else:
-                gen.close()
-            raise
-        finally:
-            if held:
-                self.lock.release()
-
-    async def _finish(self, gen, rescue, arg, step):
-        try:
-            v = await self._drive(gen, None, None, step)
-        except Exception:  # nobody is waiting for the error
-            return
-        if rescue is not None:
-            await rescue(v, arg)
+    def _drive(self, gen, rescue=None, arg=None):
+        """An awaitable that runs a generator procedure or a data-path Op (see _Drive)."""
+        return _Drive(self, rescue).start(gen, arg)
 
     def _g_alone(self, gen):
         # One lifecycle procedure (connect, check, ...) at a time. A cancelled caller's
@@ -497,7 +623,9 @@ class ASocket:
         self.am = am
         self.c = conn or Conn(am.modem, type, BUFFER, rxbuf)
         self._out = None  # what write() queued beyond the connection's send buffer
-        self._keep = self._unread  # bound once: reading allocates nothing
+        self._rdrive = _Drive(am, self._unread)  # the data path's drivers, reused
+        self._wdrive = _Drive(am)
+        self._flushed = self.c.flushed  # bound once
 
     @property
     def remote(self):
@@ -543,7 +671,7 @@ class ASocket:
         if rd.op or not n:
             return self._recv_after(buf, n)
         rd.recv(buf, n)
-        return self.am._drive(rd, self._keep, buf)
+        return self._rdrive.start(rd, buf)
 
     async def _recv_after(self, buf, n):
         if not n:
@@ -625,8 +753,18 @@ class ASocket:
         else:
             self._out.extend(mv)
 
-    async def drain(self):
-        """Send what `write()` queued."""
+    def drain(self):
+        """Awaitable: send what `write()` queued. The common case (all of it in the
+        connection's send buffer) drives the send's Op directly: nothing is allocated."""
+        c = self.c
+        if self._out is not None or c.wr.op:
+            return self._drain()
+        if not c.tn:
+            return _sleep_ms(0)
+        c.wr.send(c.txmv, 0, c.tn)
+        return self._wdrive.start(c.wr, None, self._flushed)
+
+    async def _drain(self):
         c = self.c
         if c.tn:
             c.flushed(await self._send_all(c.txmv, 0, c.tn))
@@ -645,7 +783,7 @@ class ASocket:
         if wr.op:
             return self._send_after(mv, off, n, addr)
         wr.send(mv, off, n, addr)
-        return self.am._drive(wr)
+        return self._wdrive.start(wr)
 
     async def _send_after(self, mv, off, n, addr):
         await self.am.until(self.c.wr.free)
