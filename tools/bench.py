@@ -695,6 +695,8 @@ def table(r):
             "push4k_recv",
             "transparent_send",
             "transparent_recv",
+            "aio_send",
+            "aio_recv",
         ):
             v = c.get(k)
             L.append(

@@ -16,6 +16,7 @@
 # Results are printed as "RESULT <json>" lines.
 
 import gc
+import io
 import json
 import os
 import sys
@@ -433,7 +434,68 @@ def canned():
 
     s.sendall(data)
     out["transparent_send"] = measure(tsend, MAX_SEND * rounds)
+
+    # the asyncio streams (quectel.aio) over the same canned answers, as awaited calls
+    import asyncio
+
+    out["aio_recv"] = asyncio.run(canned_aio(qird(1500 * (rounds + 2)), rounds, buf, None))
+    sends = [b"\r\n> ", b"\r\nSEND OK\r\n"] * (rounds + 2)
+    out["aio_send"] = asyncio.run(canned_aio(sends, rounds, None, data))
     result(kind="canned", **out)
+
+
+class Polled(io.IOBase):
+    """A canned UART that asyncio's I/O queue can poll (ioctl MP_STREAM_POLL, no fileno)."""
+
+    def __init__(self, uart):
+        self.u = uart
+        self.any = uart.any
+        self.readinto = uart.readinto
+        self.write = uart.write
+
+    def ioctl(self, req, arg):
+        if req == 3:  # MP_STREAM_POLL
+            return arg & 1 if self.u.any() else 0
+        return -1  # no file descriptor: poll through this ioctl
+
+
+async def canned_aio(segments, rounds, buf, data):
+    # B/KB of `rounds` awaited readinto(buf) (buf given) or write(data) + drain().
+    from fakes import CannedUART
+    from quectel import Modem
+    from quectel.aio import AModem
+    from quectel.modem import STAT_GOT_IP
+
+    m = Modem(Polled(CannedUART(segments, -1 if buf else MAX_SEND)))
+    m.state = STAT_GOT_IP
+    am = AModem(m, wchunk=MAX_SEND)  # one payload write, as the canned answers expect
+    s = am.socket()
+    c = s.c
+    c.cid = 0
+    c.service = "TCP"
+    m.sockets[0] = c
+
+    c.avail = True
+    if buf is not None:
+        await s.readinto(buf)
+    else:
+        s.write(data)
+        await s.drain()
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    for _ in range(rounds):  # the calls themselves, no coroutine of the loop's own per round
+        if buf is not None:
+            c.avail = True
+            await s.readinto(buf)
+        else:
+            s.write(data)
+            await s.drain()
+    used = gc.mem_alloc() - a0
+    gc.enable()
+    n = rounds * (len(buf) if buf is not None else len(data))
+    await am.stop()
+    return used * 1024 / n
 
 
 # ---- import cost ---------------------------------------------------------------------------
