@@ -193,7 +193,8 @@ class _Drive:
                 raise
             if r != WAIT:
                 self._release()
-                self.value = r if self.then is None else self.then(r)
+                then = self.then
+                self.value = r if then is None else then(r)
                 return _DONE
             self.started = True
             if not am.at.busy:
@@ -217,10 +218,11 @@ class _Drive:
             self.held = True
             self.kind = _GO
         if not self.started:
-            if self.op is not None:
-                self.op.stop()
+            gen = self.gen
+            if isinstance(gen, Op):
+                gen.stop()
             else:
-                self.gen.close()
+                gen.close()
             self._release()
             return
         self.again = self.kind != _GO
@@ -292,12 +294,7 @@ class _Drive:
                     yield from am.sleep(self.ms).__await__()
                     self.res = True
                 else:
-                    w = self.w = am._park(self.cond, self.ms)
-                    while not self.res and not am._expired(w):
-                        yield from w.wait().__await__()
-                        self.res = self.cond()
-                    am._unpark(w)
-                    self.w = None
+                    self.res = yield from am.until(self.cond, self.ms).__await__()
                 self.kind = self._advance()
             return self.value
         except CancelledError:
@@ -504,7 +501,7 @@ class AModem:
 
     def _g_alone(self, gen):
         # One lifecycle procedure (connect, check, ...) at a time. A cancelled caller's
-        # procedure is finished in the background (see _drive) and keeps the others out.
+        # procedure is finished in the background (see _Drive) and keeps the others out.
         while self._life:
             yield (self._life_free, 1 << 28)
         self._life = True

@@ -138,7 +138,7 @@ class Op:
     A front starts it (`recv` / `send`), then calls step(ok) until it returns something
     other than WAIT, waiting between calls for (wcond, wms) (wcond None: just wms) and
     passing whether wcond came true: the blocking front with ATEngine.wait, quectel.aio
-    with AModem._drive, holding the UART lock for a step while a command runs. `g_steps` is
+    with its _Drive, holding the UART lock for a step while a command runs. `g_steps` is
     the same loop as a generator procedure, for the control paths.
     """
 
@@ -372,7 +372,8 @@ class Conn:
         self.remote = None
         self.local = 0
         self.allow = None  # listeners: remote IPs accepted; others are closed at once
-        self.timeout = None  # ms; None waits (bounded where the manual gives a limit), 0 never
+        # ms; None waits (bounded where the manual gives a limit), 0 never
+        self.timeout = None  # type: int | None
         self.sender = None  # (ip, port) of the datagram last read
         self.queue = []  # listeners: accepted connections not yet taken by accept()
         self.rxsize = rxsize
