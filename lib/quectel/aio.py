@@ -145,8 +145,8 @@ class _Drive:
         self.am = am
         self.rescue = rescue
         self.w = None  # the _Waiter while kind is _COND (MicroPython)
-        self.stop = None
-        self.sv = None
+        self._stop = None  # the StopIteration of the last result, and that result
+        self._stop_v = None
 
     def start(self, gen, arg=None, then=None):
         # `then(result)`, if given, makes the result (or raises) once the procedure is done.
@@ -254,11 +254,11 @@ class _Drive:
                 k = self.kind = self._advance()
         if k == _DONE:
             v = self.value
-            if self.stop is None or v != self.sv:
-                self.stop = StopIteration(v)
-                self.sv = v
-            self.stop.__traceback__ = None
-            raise self.stop
+            if self._stop is None or v != self._stop_v:
+                self._stop = StopIteration(v)
+                self._stop_v = v
+            self._stop.__traceback__ = None
+            raise self._stop
         t = _core.cur_task
         if k == _LOCK:
             q = am.lock.waiting
@@ -311,21 +311,6 @@ async def _finish(d, rescue, arg):
         await rescue(v, arg)
 
 
-def _awaited(name, in_diag=False, alone=False):
-    # AModem's method for the Modem's generator procedure `name` (in_diag: one of
-    # quectel.diag, loaded on first use); `alone`: a lifecycle procedure (see _g_alone).
-    async def method(self, *args, **kw):
-        if in_diag:
-            from . import diag
-
-            gen = getattr(diag, name)(self.modem, *args, **kw)
-        else:
-            gen = getattr(self.modem, name)(*args, **kw)
-        return await self._drive(self._g_alone(gen) if alone else gen)
-
-    return method
-
-
 class AModem:
     """Awaitable calls over a `Modem`. Create it (and the Modem) before the loop runs or in a
     task; the pump task starts on the first call.
@@ -342,8 +327,8 @@ class AModem:
         self.clock = modem.clock
         self.speed = max(1, int(getattr(self.clock, "speed", 1)))
         self.lock = asyncio.Lock()  # one command on the UART at a time
-        self._life = False  # a lifecycle procedure runs (see _g_alone)
-        self._life_free = self._life_done  # bound once
+        self._alone = False  # a lifecycle procedure runs (see _g_alone)
+        self._alone_free = self._alone_done  # bound once
         self._trouble = asyncio.Event()  # wakes the supervisor
         self.up = asyncio.Event()
         self.down = asyncio.Event()
@@ -502,32 +487,77 @@ class AModem:
     def _g_alone(self, gen):
         # One lifecycle procedure (connect, check, ...) at a time. A cancelled caller's
         # procedure is finished in the background (see _Drive) and keeps the others out.
-        while self._life:
-            yield (self._life_free, 1 << 28)
-        self._life = True
+        while self._alone:
+            yield (self._alone_free, 1 << 28)
+        self._alone = True
         try:
             return (yield from gen)
         finally:
-            self._life = False
+            self._alone = False
 
-    def _life_done(self):
-        return not self._life
+    def _alone_done(self):
+        return not self._alone
 
-    # ---- the Modem's procedures, awaited (see its blocking methods of the same names) ----
+    # ---- the Modem's procedures, awaited -------------------------------------------------
 
-    command = _awaited("g_command")
-    power_on = _awaited("g_power_on", alone=True)
-    power_off = _awaited("g_power_off", alone=True)
-    reset = _awaited("g_reset", alone=True)
-    connect = _awaited("g_connect", alone=True)
-    disconnect = _awaited("g_disconnect", alone=True)
-    check = _awaited("g_check", alone=True)  # one step of the recovery rules: True if up
-    ping = _awaited("g_ping", in_diag=True)
-    ntp = _awaited("g_ntp", in_diag=True)
-    resolve = _awaited("g_resolve")
-    signal = _awaited("g_signal")
-    operator = _awaited("g_operator")
-    getaddrinfo = _awaited("g_getaddrinfo")
+    async def command(self, cmd, info=None, timeout_ms=None):
+        """Run an AT command (bytes, no CR): its information lines, as `Modem.command`."""
+        return await self._drive(self.modem.g_command(cmd, info, timeout_ms))
+
+    def _life(self, gen):
+        return self._drive(self._g_alone(gen))
+
+    async def power_on(self):
+        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
+        await self._life(self.modem.g_power_on())
+
+    async def power_off(self):
+        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
+        await self._life(self.modem.g_power_off())
+
+    async def reset(self):
+        """Reboot the module (RESET pin, power cycle, or AT+CFUN=1,1)."""
+        await self._life(self.modem.g_reset())
+
+    async def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
+        """Bring the data connection up as `Modem.connect` does, without blocking the loop."""
+        await self._life(self.modem.g_connect(apn, user, key, auth, restarts, sim_pin))
+
+    async def disconnect(self):
+        """Close every socket and deactivate the PDP context, as `Modem.disconnect`."""
+        await self._life(self.modem.g_disconnect())
+
+    async def check(self):
+        """One step of `Modem.check()`'s recovery rules, awaitable. True while connected."""
+        return await self._life(self.modem.g_check())
+
+    async def ping(self, host, timeout=1, count=4):
+        """AT+QPING, as `Modem.ping`: (replies, summary or failure code)."""
+        from .diag import g_ping
+
+        return await self._drive(g_ping(self.modem, host, timeout, count))
+
+    async def ntp(self, server, port=123, rtc=None, set_module=False):
+        """AT+QNTP, as `Modem.ntp`: ((y, m, d, h, mi, s), zone_minutes); sets `rtc` if given."""
+        from .diag import g_ntp
+
+        return await self._drive(g_ntp(self.modem, server, port, rtc, set_module))
+
+    async def resolve(self, host):
+        """Every IPv4 address of host (AT+QIDNSGIP), cached for the DNS TTL."""
+        return await self._drive(self.modem.g_resolve(host))
+
+    async def signal(self):
+        """(rssi_dbm, ber), as `Modem.signal`."""
+        return await self._drive(self.modem.g_signal())
+
+    async def operator(self):
+        """The registered network's name, as `Modem.operator`."""
+        return await self._drive(self.modem.g_operator())
+
+    async def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
+        """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
+        return await self._drive(self.modem.g_getaddrinfo(host, port, af, type, proto, flags))
 
     def supervise(self, period_ms=5000):
         """Run `check()` as a task: every period_ms (module clock) and at once when the state

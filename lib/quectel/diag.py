@@ -79,11 +79,7 @@ def _ping_done(got):
 
 
 def g_ping(m, host, timeout=1, count=4):
-    """AT+QPING: ([(ip, bytes, time_ms, ttl) or None per request], summary or code).
-
-    The summary is (sent, rcvd, lost, min, max, avg); on failure an int (3 busy,
-    4 host not found, 5 PDP failed), as section 2.10 says.
-    """
+    """See `Modem.ping`."""
     host = check_text(host, "host", 253)
     check_int(timeout, 1, 255, "ping timeout")  # section 2.10
     check_int(count, 1, 10, "ping count")
@@ -103,10 +99,7 @@ def g_ping(m, host, timeout=1, count=4):
 
 
 def g_ntp(m, server, port=123, rtc=None, set_module=False):
-    """AT+QNTP: ((year, month, day, hour, minute, second), zone_minutes) in UTC.
-
-    Pass a `machine.RTC()` as `rtc` to set it; `set_module` sets the module's clock.
-    """
+    """See `Modem.ntp`."""
     server = check_text(server, "NTP server", 253)
     check_port(port)
     cmd = 'AT+QNTP=%d,"%s",%d,%d' % (m.context, server, port, 1 if set_module else 0)
@@ -120,7 +113,7 @@ def g_ntp(m, server, port=123, rtc=None, set_module=False):
 
 
 def g_dns_servers(m, primary=None, secondary=None):
-    """Set (with arguments) or query the context's DNS servers (AT+QIDNSCFG)."""
+    """See `Modem.dns_servers`."""
     ctx = m.context
     if primary is not None:
         primary = check_text(primary, "DNS server", 64)
@@ -136,7 +129,7 @@ _LIMITS = {"transpktsize": (1, 1460), "transwaittm": (0, 20)}  # section 2.14
 
 
 def g_config(m, name, value=None):
-    """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
+    """See `Modem.config`."""
     if not isinstance(name, str) or name not in _LIMITS:
         raise ValueError("config name must be 'transpktsize' or 'transwaittm'")
     if value is None:

@@ -102,19 +102,6 @@ def _line(pin, active, level=None):
     return line
 
 
-def _run(name, in_diag=False):
-    # The blocking method of generator procedure `name`, the Modem's or (in_diag) one of
-    # quectel.diag, loaded on first use: it runs the procedure with ATEngine.run.
-    def method(self, *args, **kw):
-        if in_diag:
-            from . import diag
-
-            return self.at.run(getattr(diag, name)(self, *args, **kw))
-        return self.at.run(getattr(self, name)(*args, **kw))
-
-    return method
-
-
 class Modem(Events):
     """A Quectel UC20/EC2x module on a UART, with optional control pins.
 
@@ -216,8 +203,8 @@ class Modem(Events):
         return (ip, "255.255.255.255", ip, dns)
 
     # ---- commands --------------------------------------------------------------------------
-    # Every procedure below that waits is a generator `g_x` (see ATEngine.run); its blocking
-    # method `x = _run("g_x")` runs it with `self.at.run`, quectel.aio awaits the same one.
+    # Every procedure below that waits is a generator (see ATEngine.run): the blocking
+    # methods run it with `self.at.run`, the asyncio front (quectel.aio) awaits the same one.
 
     def g_command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
         """Generator procedure: one command (see `ATEngine.g_command`). A module known to be
@@ -232,14 +219,17 @@ class Modem(Events):
             self._set(STAT_NO_RESPONSE, "no answer")
             raise
 
-    command = _run("g_command")
+    def command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
+        """Run an AT command (bytes, no CR); see `ATEngine.command`."""
+        return self.at.run(self.g_command(cmd, info, timeout_ms, connect, sink))
 
     def g_until(self, done, timeout_ms, what):
-        """Feed the engine until `done()` (a URC's effect) is true; ATTimeout after timeout_ms."""
         if not (yield (done, timeout_ms)):
             raise ATTimeout(what, timeout_ms)
 
-    wait_for = _run("g_until")
+    def wait_for(self, done, timeout_ms, what):
+        """Feed the engine until `done()` (a URC's effect) is true; ATTimeout after timeout_ms."""
+        return self.at.run(self.g_until(done, timeout_ms, what))
 
     def g_ready(self):
         """A module that stopped answering gets one short probe before a query waits the
@@ -357,7 +347,6 @@ class Modem(Events):
         return False
 
     def g_power_on(self):
-        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
         p = self.policy
         self._off = False
         on = self._status.on() if self._status else (yield from self.g_responds())
@@ -374,7 +363,9 @@ class Modem(Events):
         yield from self.g_setup()
         self._set(STAT_IDLE)
 
-    power_on = _run("g_power_on")
+    def power_on(self):
+        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
+        return self.at.run(self.g_power_on())
 
     def g_wait_boot(self):
         p = self.policy
@@ -415,7 +406,6 @@ class Modem(Events):
         self._powered_down = False
 
     def g_power_off(self):
-        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
         p = self.policy
         if self._off:
             return  # off already: nothing to say to it
@@ -435,10 +425,11 @@ class Modem(Events):
         self._off = True
         self._set(STAT_OFF)
 
-    power_off = _run("g_power_off")
+    def power_off(self):
+        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
+        return self.at.run(self.g_power_off())
 
     def g_reset(self):
-        """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
         self._pdp_down("reset")
         self._pdp_lost = False
         self._rdy = False
@@ -460,10 +451,11 @@ class Modem(Events):
         yield from self.g_setup()
         self._set(STAT_IDLE)
 
-    reset = _run("g_reset")
+    def reset(self):
+        """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
+        return self.at.run(self.g_reset())
 
     def g_active(self, on=None):
-        """Power the module on or off; without an argument, whether it is on."""
         if on is None:
             return self.state != STAT_OFF
         if on:
@@ -472,18 +464,13 @@ class Modem(Events):
         elif self.state != STAT_OFF:
             yield from self.g_power_off()
 
-    active = _run("g_active")
+    def active(self, on=None):
+        """Power the module on or off; without an argument, whether it is on."""
+        return self.at.run(self.g_active(on))
 
     # ---- bring-up --------------------------------------------------------------------------
 
     def g_connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
-        """Bring the data connection up: SIM, registration, APN, PDP context (chapter 1).
-
-        A failed step reboots the module and starts again, at most `restarts` times (the
-        policy's 3 by default); then the last error is raised. `auth`: 0 none, 1 PAP,
-        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
-        PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
-        """
         apn = check_text(apn, "APN", 100)
         user = check_text(user, "user name", 100)
         key = check_text(key, "password", 100, secret=True)
@@ -509,7 +496,15 @@ class Modem(Events):
         self._failures = tries
         raise err
 
-    connect = _run("g_connect")
+    def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
+        """Bring the data connection up: SIM, registration, APN, PDP context (chapter 1).
+
+        A failed step reboots the module and starts again, at most `restarts` times (the
+        policy's 3 by default); then the last error is raised. `auth`: 0 none, 1 PAP,
+        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
+        PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
+        """
+        return self.at.run(self.g_connect(apn, user, key, auth, restarts, sim_pin))
 
     def g_bring_up(self):
         p = self.policy
@@ -604,8 +599,6 @@ class Modem(Events):
         return _registered(line)
 
     def g_disconnect(self):
-        """Close every socket and deactivate the PDP context; check() then leaves it down.
-        Returns at once when the module is off, not answering, or the context is down."""
         self._apn = None
         down = self._off or self.state == STAT_NO_RESPONSE or self.ip is None
         for s in self.sockets:
@@ -620,7 +613,10 @@ class Modem(Events):
         self._pdp_lost = False
         self._set(STAT_OFF if self._off else STAT_IDLE)
 
-    disconnect = _run("g_disconnect")
+    def disconnect(self):
+        """Close every socket and deactivate the PDP context; check() then leaves it down.
+        Returns at once when the module is off, not answering, or the context is down."""
+        return self.at.run(self.g_disconnect())
 
     def g_deactivate(self):
         # Chapter 1 note c: three failed deactivations -> reboot.
@@ -641,12 +637,6 @@ class Modem(Events):
     # ---- recovery --------------------------------------------------------------------------
 
     def g_check(self):
-        """One step of keeping the connection up: call it every few seconds.
-
-        Handles pdpdeact (deactivate, reactivate), module restarts and no-response (reboot),
-        and the restart back-off of chapter 1 note 3. Returns True while connected. Never
-        raises for network trouble: it reports through `status()` and `on_change`.
-        """
         if self._apn is None:
             return False
         self.at.poll()
@@ -684,7 +674,14 @@ class Modem(Events):
                 self._set(STAT_BACKOFF, "%s; next restart in %d s" % (e, delay // 1000))
             return False
 
-    check = _run("g_check")
+    def check(self):
+        """One step of keeping the connection up: call it every few seconds.
+
+        Handles pdpdeact (deactivate, reactivate), module restarts and no-response (reboot),
+        and the restart back-off of chapter 1 note 3. Returns True while connected. Never
+        raises for network trouble: it reports through `status()` and `on_change`.
+        """
+        return self.at.run(self.g_check())
 
     # ---- coalesced writes: flushed after a short idle ---------------------------------------
 
@@ -749,13 +746,14 @@ class Modem(Events):
     # ---- identity and signal (3GPP TS 27.007 commands every Quectel module answers) --------
 
     def g_signal(self):
-        """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
         p = parse.split_params((yield from self.g_info1(b"AT+CSQ"))[5:])
         rssi, ber = p[0], p[1]
         dbm = None if rssi == 99 else -113 + 2 * rssi  # 0: -113 dBm or less, 31: -51 or more
         return dbm, None if ber == 99 else ber
 
-    signal = _run("g_signal")
+    def signal(self):
+        """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
+        return self.at.run(self.g_signal())
 
     def imei(self):
         return self.at.run(self.g_info1(b"AT+GSN", b"")).decode()
@@ -767,11 +765,12 @@ class Modem(Events):
         return self.at.run(self.g_info1(b"AT+QCCID")).split(b":")[1].strip().decode()
 
     def g_operator(self):
-        """The registered network's name (AT+COPS?), or None."""
         p = parse.split_params((yield from self.g_info1(b"AT+COPS?"))[6:])
         return p[2] if len(p) > 2 else None
 
-    operator = _run("g_operator")
+    def operator(self):
+        """The registered network's name (AT+COPS?), or None."""
+        return self.at.run(self.g_operator())
 
     def identity(self):
         """(manufacturer, model, revision) from ATI."""
@@ -780,10 +779,11 @@ class Modem(Events):
         return (lines[0] if lines else "", lines[1] if len(lines) > 1 else "", rev)
 
     def g_radio(self, on):
-        """AT+CFUN=1 (on) or 4 (airplane mode): a soft recovery that keeps the module up."""
         yield from self.g_command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
 
-    radio = _run("g_radio")
+    def radio(self, on):
+        """AT+CFUN=1 (on) or 4 (airplane mode): a soft recovery that keeps the module up."""
+        return self.at.run(self.g_radio(on))
 
     def g_info1(self, cmd, info=None):
         lines = yield from self.g_lines(cmd, info)
@@ -807,16 +807,38 @@ class Modem(Events):
 
     # ---- network utilities -----------------------------------------------------------------
 
-    # quectel.diag's procedures: ping(host, timeout=1, count=4), ntp(server, port=123,
-    # rtc=None, set_module=False), dns_servers(primary=None, secondary=None) and
-    # config(name, value=None)
-    ping = _run("g_ping", True)
-    ntp = _run("g_ntp", True)
-    dns_servers = _run("g_dns_servers", True)
-    config = _run("g_config", True)
+    def ping(self, host, timeout=1, count=4):
+        """AT+QPING: ([(ip, bytes, time_ms, ttl) or None per request], summary or code).
+
+        The summary is (sent, rcvd, lost, min, max, avg); on failure an int (3 busy,
+        4 host not found, 5 PDP failed), as section 2.10 says.
+        """
+        from .diag import g_ping
+
+        return self.at.run(g_ping(self, host, timeout, count))
+
+    def ntp(self, server, port=123, rtc=None, set_module=False):
+        """AT+QNTP: ((year, month, day, hour, minute, second), zone_minutes) in UTC.
+
+        Pass a `machine.RTC()` as `rtc` to set it; `set_module` sets the module's clock.
+        """
+        from .diag import g_ntp
+
+        return self.at.run(g_ntp(self, server, port, rtc, set_module))
+
+    def dns_servers(self, primary=None, secondary=None):
+        """Set (with arguments) or query the context's DNS servers (AT+QIDNSCFG)."""
+        from .diag import g_dns_servers
+
+        return self.at.run(g_dns_servers(self, primary, secondary))
+
+    def config(self, name, value=None):
+        """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
+        from .diag import g_config
+
+        return self.at.run(g_config(self, name, value))
 
     def g_resolve(self, host):
-        """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
         host = check_text(host, "host", 253)  # first: a non-str is a ValueError too
         if _is_ipv4(host):
             return [host]
@@ -839,14 +861,17 @@ class Modem(Events):
         self._dns.append((host, clock.ticks_add(now, ttl * 1000), ips))
         return ips
 
-    resolve = _run("g_resolve")
+    def resolve(self, host):
+        """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
+        return self.at.run(self.g_resolve(host))
 
     def g_getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
-        """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
         check_port(port)
         return [(2, type or 1, proto, "", (ip, port)) for ip in (yield from self.g_resolve(host))]
 
-    getaddrinfo = _run("g_getaddrinfo")
+    def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
+        """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
+        return self.at.run(self.g_getaddrinfo(host, port, af, type, proto, flags))
 
 
 def _dnsgip(line):
