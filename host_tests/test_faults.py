@@ -486,7 +486,7 @@ def _recv(t):
 
 def _listen(t):
     s = t.m.socket()
-    s.bind(("0.0.0.0", 40300))
+    s.bind(("0.0.0.0", 31300))
     try:
         s.listen(1)
     finally:
@@ -496,7 +496,7 @@ def _listen(t):
 def _bind_udp(t):
     s = t.m.socket(2, S.SOCK_DGRAM)
     try:
-        s.bind(("0.0.0.0", 40301))
+        s.bind(("0.0.0.0", 31301))
     finally:
         s.close()
 

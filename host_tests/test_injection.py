@@ -85,10 +85,10 @@ def test_password_is_never_in_errors_or_traces(vm):
 def test_allow_list_closes_unlisted_clients_before_their_data(modem, vm):
     srv = modem.socket()
     srv.settimeout(5)
-    srv.bind(("0.0.0.0", 40410))
+    srv.bind(("0.0.0.0", 31410))  # below Linux's ephemeral ports: no client holds it
     srv.listen(3)
     srv.allow = ["10.1.2.3"]  # not loopback: every client here is unlisted
-    intruder = pysocket.create_connection(("127.0.0.1", 40410), timeout=5)
+    intruder = pysocket.create_connection(("127.0.0.1", 31410), timeout=5)
     intruder.sendall(b"AT+QPOWD=1\r\nsecret payload")
     with pytest.raises(OSError):
         srv.accept()
@@ -100,7 +100,7 @@ def test_allow_list_closes_unlisted_clients_before_their_data(modem, vm):
     assert not srv.c.queue
     # A listed client gets through with its data intact.
     srv.allow = ["127.0.0.1"]
-    friend = pysocket.create_connection(("127.0.0.1", 40410), timeout=5)
+    friend = pysocket.create_connection(("127.0.0.1", 31410), timeout=5)
     friend.sendall(b"hello\n")
     conn, addr = srv.accept()
     assert addr[0] == "127.0.0.1" and conn.readline() == b"hello\n"

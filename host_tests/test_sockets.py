@@ -69,11 +69,11 @@ def test_twelve_sockets_interleaved(modem, echo):
 def test_tcp_server_accepts_real_clients(modem, vm):
     srv = modem.socket()
     srv.settimeout(10)
-    srv.bind(("0.0.0.0", 0 or 40123))
+    srv.bind(("0.0.0.0", 0 or 31123))
     srv.listen(2)
     clients = []
     for i in range(3):
-        c = pysocket.create_connection(("127.0.0.1", 40123), timeout=5)
+        c = pysocket.create_connection(("127.0.0.1", 31123), timeout=5)
         c.sendall(b"hello %d\n" % i)
         clients.append(c)
         conn, addr = srv.accept()
@@ -89,10 +89,10 @@ def test_tcp_server_accepts_real_clients(modem, vm):
 def test_server_allow_list_closes_others(modem):
     srv = modem.socket()
     srv.settimeout(5)
-    srv.bind(("0.0.0.0", 40124))
+    srv.bind(("0.0.0.0", 31124))
     srv.listen(2)
     srv.allow = ["10.9.9.9"]
-    c = pysocket.create_connection(("127.0.0.1", 40124), timeout=5)
+    c = pysocket.create_connection(("127.0.0.1", 31124), timeout=5)
     c.sendall(b"secret data")
     with pytest.raises(OSError):
         srv.accept()
@@ -105,12 +105,12 @@ def test_server_allow_list_closes_others(modem):
 def test_udp_service_with_several_peers(modem):
     s = modem.socket(2, S.SOCK_DGRAM)
     s.settimeout(5)
-    s.bind(("0.0.0.0", 40125))
+    s.bind(("0.0.0.0", 31125))
     peers = [pysocket.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM) for _ in range(3)]
     for i, p in enumerate(peers):
         p.bind(("127.0.0.1", 0))
         p.settimeout(5)
-        p.sendto(b"ping %d" % i, ("127.0.0.1", 40125))
+        p.sendto(b"ping %d" % i, ("127.0.0.1", 31125))
     seen = {}
     for _ in peers:
         data, addr = s.recvfrom(1500)
