@@ -1,5 +1,4 @@
 import os
-import socket
 import sys
 import threading
 import time
@@ -11,6 +10,7 @@ for sub in ("lib", "tools", "host_tests"):
         sys.path.insert(0, path)
 
 import pytest  # noqa: E402
+from peers import chunks, loopback_listener  # noqa: E402
 
 SPEED = 50  # module and driver clocks run this many times faster than real time
 
@@ -49,13 +49,8 @@ def modem(vm):
     m.at._uart.close()
 
 
-def loopback_listener(backlog, timeout):
-    """A TCP server socket on 127.0.0.1, on a port the system chooses."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(backlog)
-    s.settimeout(timeout)
-    return s
+def _never():
+    return False
 
 
 class EchoServer:
@@ -82,22 +77,15 @@ class EchoServer:
             threading.Thread(target=self._echo, args=(c,), daemon=True).start()
 
     def _echo(self, c):
-        c.settimeout(0.2)
-        while not self._stop:
-            try:
-                d = c.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
+        for d in chunks(c, self._stopped):
             self.received += len(d)
             try:
                 c.sendall(d)
             except OSError:
                 break
-        c.close()
+
+    def _stopped(self):
+        return self._stop
 
     def close(self):
         self._stop = True
@@ -200,20 +188,9 @@ class Sink:
             c, _ = self.srv.accept()
         except OSError:
             return
-        c.settimeout(0.2)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                d = c.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
+        for d in chunks(c, _never, time.monotonic() + 30):
             self.data += d
         self.closed.set()
-        c.close()
 
     def wait_for(self, n, seconds):
         deadline = time.monotonic() + seconds

@@ -26,6 +26,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
+from peers import chunks, loopback_listener  # noqa: E402
 from virtual_module import VirtualModule  # noqa: E402
 
 MICROPYTHON = shutil.which("micropython") or os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -53,10 +54,7 @@ def mp_path(*first):
 
 class _Server:
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
+        self.sock = loopback_listener(8, 0.2)
         self.port = self.sock.getsockname()[1]
         self.stop = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -68,6 +66,9 @@ class _Server:
             except OSError:
                 continue
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def stopped(self):
+        return self.stop
 
     def close(self):
         self.stop = True
@@ -91,21 +92,11 @@ class Sink(_Server):
         self.event.clear()
 
     def serve(self, c):
-        c.settimeout(0.2)
-        while not self.stop:
-            try:
-                d = c.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
+        for d in chunks(c, self.stopped):
             self.count += len(d)
             if self.want is not None and self.count >= self.want and self.done_at is None:
                 self.done_at = time.monotonic()
                 self.event.set()
-        c.close()
 
 
 class Source(_Server):
@@ -139,18 +130,8 @@ class Source(_Server):
 
 class Echo(_Server):
     def serve(self, c):
-        c.settimeout(0.2)
-        while not self.stop:
-            try:
-                d = c.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
+        for d in chunks(c, self.stopped):
             c.sendall(d)
-        c.close()
 
 
 class UDPPeer:
