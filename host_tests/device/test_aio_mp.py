@@ -186,6 +186,45 @@ def cancel_during_a_data_read_keeps_the_stream_exact():
 
 
 @test
+def cancel_while_waiting_for_the_uart_lock():
+    # A command queued behind another task's QISEND is cancelled before it ran: nothing of it
+    # reaches the UART, the transfer stays exact, and the lock passes on (no task keeps it).
+    data = pattern(20000, 5)
+
+    async def main():
+        r, w = await am.open_connection("127.0.0.1", ECHO)
+        got = bytearray()
+
+        async def recv():
+            while len(got) < len(data):
+                got.extend(await r.read(1500))
+
+        reader = asyncio.create_task(recv())
+        w.write(data)
+        sender = asyncio.create_task(w.drain())
+        await until(lambda: am.command_name == "AT+QISEND" and am.lock.locked())
+        queued = asyncio.create_task(am.command(b"AT+CSQ"))
+        await asyncio.sleep_ms(0)
+        ok(am.lock.locked() and not queued.done(), "the command did not wait for the lock")
+        queued.cancel()
+        try:
+            await queued
+            raise AssertionError("not cancelled")
+        except asyncio.CancelledError:
+            pass
+        await sender
+        await reader
+        w.close()
+        await w.wait_closed()
+        ok(not am.lock.locked(), "the lock was kept")
+        return got, await am.command(b"AT+CSQ")
+
+    got, lines = arun(main())
+    ok(got == data, "stream differs after the cancel")
+    ok(lines and lines[0].startswith(b"+CSQ:"), lines)
+
+
+@test
 def cancel_during_qping_then_ping_again():
     async def main():
         task = asyncio.create_task(am.ping("127.0.0.1", count=4))
