@@ -337,7 +337,7 @@ class AModem:
         self.rx_poll_ms = rx_poll_ms
         self.rx_count = 0  # times the pump found bytes
         modem.at.wchunk = wchunk  # a UART write blocks the loop for its air time
-        self._waiting = []  # _Waiter of every task in `until`
+        self._waiting = []  # the _Waiter of every waiting task (until, _Drive)
         self._spare = []  # _Waiters to reuse
         self._some = asyncio.Event()  # someone waits: the timer runs
         self._pump_task = None
