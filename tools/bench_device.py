@@ -466,7 +466,7 @@ async def canned_aio(segments, rounds, buf, data):
     from quectel.aio import AModem
     from quectel.modem import STAT_GOT_IP
 
-    m = Modem(Polled(CannedUART(segments, -1 if buf else MAX_SEND)))
+    m = Modem(Polled(CannedUART(segments, -1 if buf is not None else MAX_SEND)))
     m.state = STAT_GOT_IP
     am = AModem(m, wchunk=MAX_SEND)  # one payload write, as the canned answers expect
     s = am.socket()
@@ -474,7 +474,6 @@ async def canned_aio(segments, rounds, buf, data):
     c.cid = 0
     c.service = "TCP"
     m.sockets[0] = c
-
     c.avail = True
     if buf is not None:
         await s.readinto(buf)
@@ -487,7 +486,8 @@ async def canned_aio(segments, rounds, buf, data):
     for _ in range(rounds):  # the calls themselves, no coroutine of the loop's own per round
         if buf is not None:
             c.avail = True
-            await s.readinto(buf)
+            if await s.readinto(buf) != len(buf):
+                raise RuntimeError("canned aio read came short")
         else:
             s.write(data)
             await s.drain()
