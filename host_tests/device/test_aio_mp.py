@@ -203,6 +203,8 @@ def cancel_while_waiting_for_the_uart_lock():
         w.write(data)
         sender = asyncio.create_task(w.drain())
         await until(lambda: am.command_name == "AT+QISEND" and am.lock.locked())
+        written = []
+        modem.at.trace = lambda d, b: written.append(b) if d == ">" else None
         queued = asyncio.create_task(am.command(b"AT+CSQ"))
         await asyncio.sleep_ms(0)
         ok(am.lock.locked() and not queued.done(), "the command did not wait for the lock")
@@ -214,12 +216,17 @@ def cancel_while_waiting_for_the_uart_lock():
             pass
         await sender
         await reader
+        modem.at.trace = None
+        ok(b"AT+CSQ" not in b"".join(written), "the cancelled command was written")
         w.close()
         await w.wait_closed()
         ok(not am.lock.locked(), "the lock was kept")
         return got, await am.command(b"AT+CSQ")
 
-    got, lines = arun(main())
+    try:
+        got, lines = arun(main())
+    finally:
+        modem.at.trace = None
     ok(got == data, "stream differs after the cancel")
     ok(lines and lines[0].startswith(b"+CSQ:"), lines)
 
