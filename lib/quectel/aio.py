@@ -498,7 +498,7 @@ class AModem:
     def _alone_done(self):
         return not self._alone
 
-    # ---- the Modem's procedures, awaited -------------------------------------------------
+    # ---- power, bring-up, recovery: the Modem's own procedures, awaited --------------------
 
     async def command(self, cmd, info=None, timeout_ms=None):
         """Run an AT command (bytes, no CR): its information lines, as `Modem.command`."""
@@ -531,6 +531,27 @@ class AModem:
         """One step of `Modem.check()`'s recovery rules, awaitable. True while connected."""
         return await self._life(self.modem.g_check())
 
+    def supervise(self, period_ms=5000):
+        """Run `check()` as a task: every period_ms (module clock) and at once when the state
+        drops (pdpdeact, restart, no answer). Returns the task; `stop()` ends it."""
+        if self._sup is None:
+            self._sup = asyncio.create_task(self._supervise(period_ms))
+        return self._sup
+
+    async def _supervise(self, period_ms):
+        while True:
+            self._trouble.clear()
+            try:
+                await self.check()
+            except Exception:  # never let the supervisor die of a driver fault
+                self.modem._set(-4, "supervisor error")  # STAT_NO_RESPONSE
+            try:
+                await _wait_for_ms(self._trouble.wait(), max(1, period_ms // self.speed))
+            except asyncio.TimeoutError:
+                pass
+
+    # ---- network utilities -----------------------------------------------------------------
+
     async def ping(self, host, timeout=1, count=4):
         """AT+QPING, as `Modem.ping`: (replies, summary or failure code)."""
         from .diag import g_ping
@@ -558,25 +579,6 @@ class AModem:
     async def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
         return await self._drive(self.modem.g_getaddrinfo(host, port, af, type, proto, flags))
-
-    def supervise(self, period_ms=5000):
-        """Run `check()` as a task: every period_ms (module clock) and at once when the state
-        drops (pdpdeact, restart, no answer). Returns the task; `stop()` ends it."""
-        if self._sup is None:
-            self._sup = asyncio.create_task(self._supervise(period_ms))
-        return self._sup
-
-    async def _supervise(self, period_ms):
-        while True:
-            self._trouble.clear()
-            try:
-                await self.check()
-            except Exception:  # never let the supervisor die of a driver fault
-                self.modem._set(-4, "supervisor error")  # STAT_NO_RESPONSE
-            try:
-                await _wait_for_ms(self._trouble.wait(), max(1, period_ms // self.speed))
-            except asyncio.TimeoutError:
-                pass
 
     # ---- sockets ---------------------------------------------------------------------------
 

@@ -30,17 +30,20 @@ def parse_ntp_time(s):
 
     zz counts quarter hours from UTC, -48..56 (section 2.11); zone is returned in minutes.
     """
+    if len(s) != 22 or s[4] != "/" or s[7] != "/" or s[10] != "," or s[19] not in "+-":
+        raise ValueError("bad NTP time: %r" % s)
     try:
-        if len(s) != 22 or s[4] != "/" or s[7] != "/" or s[10] != "," or s[19] not in "+-":
-            raise ValueError
         t = (int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]))
-        q = int(s[19:22])  # the sign with it
-        if 1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61:
-            if -48 <= q <= 56:
-                return t, q * 15
+        q = int(s[20:22])
     except ValueError:
-        pass
-    raise ValueError("bad NTP time: %r" % s)
+        raise ValueError("bad NTP time: %r" % s)
+    if s[19] == "-":
+        q = -q
+    if not (1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61):
+        raise ValueError("bad NTP time: %r" % s)
+    if not -48 <= q <= 56:
+        raise ValueError("bad NTP zone: %r" % s)
+    return t, q * 15
 
 
 def parse_qntp(line):

@@ -146,40 +146,43 @@ class ATEngine:
         """Consume what the UART has, dispatching lines and payloads. True if bytes came."""
         self.polling = True
         try:
-            uart = self._uart
-            if self._data is not None and self._r < self._w:
-                self._process()  # held bytes: the sink may have room now, or a marker is due
-            if not uart.any():
-                return False
-            r = self._r
-            w = self._w
-            if r == w:
-                r = w = 0
-            elif w == len(self._buf):
-                if r:
-                    self._buf[: w - r] = self._mv[r:w]
-                    w -= r
-                    r = 0
-                elif self._data is not None:
-                    return False  # the transparent sink is full: leave the bytes in the UART
-                else:  # a line longer than the buffer: drop it up to its end
-                    self.garbage += 1
-                    self._skip = True
-                    r = w = 0
-            n = uart.readinto(self._buf if w == 0 else self._mv[w:])
-            self._r = r
-            if not n:
-                self._w = w
-                return False
-            self._w = w + n
-            self.rx_count = (self.rx_count + n) & 0x3FFFFFFF  # stays a small int
-            if self.trace:
-                secret = self._secret and self._state == _WAIT
-                self.trace("<", b"<redacted>" if secret else bytes(self._mv[w : w + n]))
-            self._process()
-            return True
+            return self._poll()
         finally:
             self.polling = False
+
+    def _poll(self):
+        uart = self._uart
+        if self._data is not None and self._r < self._w:
+            self._process()  # held bytes: the sink may have room now, or a marker is due
+        if not uart.any():
+            return False
+        r = self._r
+        w = self._w
+        if r == w:
+            r = w = 0
+        elif w == len(self._buf):
+            if r:
+                self._buf[: w - r] = self._mv[r:w]
+                w -= r
+                r = 0
+            elif self._data is not None:
+                return False  # the transparent sink is full: leave the bytes in the UART
+            else:  # a line longer than the buffer: drop it up to its end
+                self.garbage += 1
+                self._skip = True
+                r = w = 0
+        n = uart.readinto(self._buf if w == 0 else self._mv[w:])
+        self._r = r
+        if not n:
+            self._w = w
+            return False
+        self._w = w + n
+        self.rx_count = (self.rx_count + n) & 0x3FFFFFFF  # stays a small int
+        if self.trace:
+            secret = self._secret and self._state == _WAIT
+            self.trace("<", b"<redacted>" if secret else bytes(self._mv[w : w + n]))
+        self._process()
+        return True
 
     def _process(self):
         buf = self._buf

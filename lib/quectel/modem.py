@@ -219,16 +219,17 @@ class Modem(Events):
             self._set(STAT_NO_RESPONSE, "no answer")
             raise
 
+    def g_until(self, done, timeout_ms, what):
+        # Wait for done() (a URC's effect); ATTimeout after timeout_ms.
+        if not (yield (done, timeout_ms)):
+            raise ATTimeout(what, timeout_ms)
+
     def command(self, cmd, info=None, timeout_ms=None, connect=False, sink=None):
         """Run an AT command (bytes, no CR); see `ATEngine.command`."""
         return self.at.run(self.g_command(cmd, info, timeout_ms, connect, sink))
 
-    def g_until(self, done, timeout_ms, what):
-        if not (yield (done, timeout_ms)):
-            raise ATTimeout(what, timeout_ms)
-
     def wait_for(self, done, timeout_ms, what):
-        """Feed the engine until `done()` (a URC's effect) is true; ATTimeout after timeout_ms."""
+        """Feed the engine until `done()` is true; ATTimeout after timeout_ms."""
         return self.at.run(self.g_until(done, timeout_ms, what))
 
     def g_ready(self):
@@ -273,55 +274,58 @@ class Modem(Events):
 
     def urc(self, line):
         try:
-            for prefix, w in self._waits.items():  # a query's: +QPING:, +QNTP:, "dnsgip"
-                if line.startswith(prefix):
-                    w[0].append(w[1](line))
-                    return
-            if line.startswith(b"+QIURC:"):
-                u = parse.parse_qiurc(line)
-                kind = u[0]
-                if kind == "closed":
-                    s = self.sockets[u[1]]
-                    if s is not None:
-                        s.on_closed()
-                elif kind == "incoming":
-                    s = self.sockets[u[2]]
-                    if s is not None:
-                        s.on_incoming(u[1], u[3], u[4])
-                elif kind == "incoming full":
-                    self.incoming_full += 1
-                elif kind == "pdpdeact":
-                    if u[1] == self.context:
-                        self._pdp_down("pdpdeact")
-                return
-            if line.startswith(b"+QIOPEN:"):
-                cid, err = parse.parse_qiopen(line)
-                s = self.sockets[cid]
-                if s is not None:
-                    s.on_opened(err)
-                return
-            if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
-                p = parse.split_params(line[line.find(b":") + 1 :])
-                stat = p[0]  # the URC form: +CREG: <stat>[,<lac>,<ci>]
-                if line.startswith(b"+CREG:"):
-                    self.registration = stat
-                if self.on_change and stat not in (1, 5):
-                    self.on_change(self.state, "%s %d" % (_name(line[: line.find(b":")]), stat))
-                return
-            if line == b"RDY":
-                self._rdy = True
-                if self.state not in (STAT_OFF, STAT_CONNECTING):
-                    self._restarted = True
-                    self._pdp_down("module restarted")
-                return
-            if line == b"POWERED DOWN":
-                self._powered_down = True
-                self._pdp_down("powered down")
-                self._off = True  # it said so: commands now fail at once (power_on clears it)
-                self._set(STAT_OFF, "powered down")
-                return
+            self._urc(line)
         except (ValueError, IndexError, TypeError):
             self.at.garbage += 1
+
+    def _urc(self, line):
+        for prefix, w in self._waits.items():  # a query's: +QPING:, +QNTP:, "dnsgip"
+            if line.startswith(prefix):
+                w[0].append(w[1](line))
+                return
+        if line.startswith(b"+QIURC:"):
+            u = parse.parse_qiurc(line)
+            kind = u[0]
+            if kind == "closed":
+                s = self.sockets[u[1]]
+                if s is not None:
+                    s.on_closed()
+            elif kind == "incoming":
+                s = self.sockets[u[2]]
+                if s is not None:
+                    s.on_incoming(u[1], u[3], u[4])
+            elif kind == "incoming full":
+                self.incoming_full += 1
+            elif kind == "pdpdeact":
+                if u[1] == self.context:
+                    self._pdp_down("pdpdeact")
+            return
+        if line.startswith(b"+QIOPEN:"):
+            cid, err = parse.parse_qiopen(line)
+            s = self.sockets[cid]
+            if s is not None:
+                s.on_opened(err)
+            return
+        if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
+            p = parse.split_params(line[line.find(b":") + 1 :])
+            stat = p[0]  # the URC form: +CREG: <stat>[,<lac>,<ci>]
+            if line.startswith(b"+CREG:"):
+                self.registration = stat
+            if self.on_change and stat not in (1, 5):
+                self.on_change(self.state, "%s %d" % (_name(line[: line.find(b":")]), stat))
+            return
+        if line == b"RDY":
+            self._rdy = True
+            if self.state not in (STAT_OFF, STAT_CONNECTING):
+                self._restarted = True
+                self._pdp_down("module restarted")
+            return
+        if line == b"POWERED DOWN":
+            self._powered_down = True
+            self._pdp_down("powered down")
+            self._off = True  # it said so: commands now fail at once (power_on clears it)
+            self._set(STAT_OFF, "powered down")
+            return
 
     def _pdp_down(self, reason):
         # The context is gone (pdpdeact, reboot): fail every socket; check() brings it back.
@@ -346,6 +350,10 @@ class Modem(Events):
                 return True  # it answered, even if with an error
         return False
 
+    def power_on(self):
+        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
+        return self.at.run(self.g_power_on())
+
     def g_power_on(self):
         p = self.policy
         self._off = False
@@ -362,10 +370,6 @@ class Modem(Events):
             yield from self.g_wait_boot()
         yield from self.g_setup()
         self._set(STAT_IDLE)
-
-    def power_on(self):
-        """Power the module up (PWRKEY pulse if it is off), then apply our settings."""
-        return self.at.run(self.g_power_on())
 
     def g_wait_boot(self):
         p = self.policy
@@ -405,6 +409,10 @@ class Modem(Events):
         self._restarted = False
         self._powered_down = False
 
+    def power_off(self):
+        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
+        return self.at.run(self.g_power_off())
+
     def g_power_off(self):
         p = self.policy
         if self._off:
@@ -425,9 +433,9 @@ class Modem(Events):
         self._off = True
         self._set(STAT_OFF)
 
-    def power_off(self):
-        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
-        return self.at.run(self.g_power_off())
+    def reset(self):
+        """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
+        return self.at.run(self.g_reset())
 
     def g_reset(self):
         self._pdp_down("reset")
@@ -451,24 +459,30 @@ class Modem(Events):
         yield from self.g_setup()
         self._set(STAT_IDLE)
 
-    def reset(self):
-        """Reboot the module: RESET pin if wired, else a power cycle, else AT+CFUN=1,1."""
-        return self.at.run(self.g_reset())
-
-    def g_active(self, on=None):
+    def active(self, on=None):
+        """Power the module on or off; without an argument, whether it is on."""
         if on is None:
             return self.state != STAT_OFF
+        return self.at.run(self.g_active(on))
+
+    def g_active(self, on):
         if on:
             if self.state == STAT_OFF or self.state == STAT_NO_RESPONSE:
                 yield from self.g_power_on()
         elif self.state != STAT_OFF:
             yield from self.g_power_off()
 
-    def active(self, on=None):
-        """Power the module on or off; without an argument, whether it is on."""
-        return self.at.run(self.g_active(on))
-
     # ---- bring-up --------------------------------------------------------------------------
+
+    def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
+        """Bring the data connection up: SIM, registration, APN, PDP context (chapter 1).
+
+        A failed step reboots the module and starts again, at most `restarts` times (the
+        policy's 3 by default); then the last error is raised. `auth`: 0 none, 1 PAP,
+        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
+        PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
+        """
+        return self.at.run(self.g_connect(apn, user, key, auth, restarts, sim_pin))
 
     def g_connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
         apn = check_text(apn, "APN", 100)
@@ -495,16 +509,6 @@ class Modem(Events):
                 err = e
         self._failures = tries
         raise err
-
-    def connect(self, apn="", user="", key="", auth=None, restarts=None, sim_pin=None):
-        """Bring the data connection up: SIM, registration, APN, PDP context (chapter 1).
-
-        A failed step reboots the module and starts again, at most `restarts` times (the
-        policy's 3 by default); then the last error is raised. `auth`: 0 none, 1 PAP,
-        2 CHAP, 3 PAP or CHAP (default: 0 without a user name, else 3). `sim_pin` unlocks a
-        PIN-locked SIM (tried once); a locked SIM without it raises `CMEError` at once.
-        """
-        return self.at.run(self.g_connect(apn, user, key, auth, restarts, sim_pin))
 
     def g_bring_up(self):
         p = self.policy
@@ -598,6 +602,11 @@ class Modem(Events):
         self.registration = _reg_stat(line)
         return _registered(line)
 
+    def disconnect(self):
+        """Close every socket and deactivate the PDP context; check() then leaves it down.
+        Returns at once when the module is off, not answering, or the context is down."""
+        self.at.run(self.g_disconnect())
+
     def g_disconnect(self):
         self._apn = None
         down = self._off or self.state == STAT_NO_RESPONSE or self.ip is None
@@ -612,11 +621,6 @@ class Modem(Events):
             yield from self.g_deactivate()
         self._pdp_lost = False
         self._set(STAT_OFF if self._off else STAT_IDLE)
-
-    def disconnect(self):
-        """Close every socket and deactivate the PDP context; check() then leaves it down.
-        Returns at once when the module is off, not answering, or the context is down."""
-        return self.at.run(self.g_disconnect())
 
     def g_deactivate(self):
         # Chapter 1 note c: three failed deactivations -> reboot.
@@ -635,6 +639,15 @@ class Modem(Events):
         self.reason = "deactivation failed %d times: rebooted" % self.policy.deact_tries
 
     # ---- recovery --------------------------------------------------------------------------
+
+    def check(self):
+        """One step of keeping the connection up: call it every few seconds.
+
+        Handles pdpdeact (deactivate, reactivate), module restarts and no-response (reboot),
+        and the restart back-off of chapter 1 note 3. Returns True while connected. Never
+        raises for network trouble: it reports through `status()` and `on_change`.
+        """
+        return self.at.run(self.g_check())
 
     def g_check(self):
         if self._apn is None:
@@ -673,15 +686,6 @@ class Modem(Events):
             if delay:
                 self._set(STAT_BACKOFF, "%s; next restart in %d s" % (e, delay // 1000))
             return False
-
-    def check(self):
-        """One step of keeping the connection up: call it every few seconds.
-
-        Handles pdpdeact (deactivate, reactivate), module restarts and no-response (reboot),
-        and the restart back-off of chapter 1 note 3. Returns True while connected. Never
-        raises for network trouble: it reports through `status()` and `on_change`.
-        """
-        return self.at.run(self.g_check())
 
     # ---- coalesced writes: flushed after a short idle ---------------------------------------
 
@@ -745,15 +749,15 @@ class Modem(Events):
 
     # ---- identity and signal (3GPP TS 27.007 commands every Quectel module answers) --------
 
+    def signal(self):
+        """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
+        return self.at.run(self.g_signal())
+
     def g_signal(self):
         p = parse.split_params((yield from self.g_info1(b"AT+CSQ"))[5:])
         rssi, ber = p[0], p[1]
         dbm = None if rssi == 99 else -113 + 2 * rssi  # 0: -113 dBm or less, 31: -51 or more
         return dbm, None if ber == 99 else ber
-
-    def signal(self):
-        """(rssi_dbm, ber) from AT+CSQ; None for "not known" (99)."""
-        return self.at.run(self.g_signal())
 
     def imei(self):
         return self.at.run(self.g_info1(b"AT+GSN", b"")).decode()
@@ -764,13 +768,13 @@ class Modem(Events):
     def iccid(self):
         return self.at.run(self.g_info1(b"AT+QCCID")).split(b":")[1].strip().decode()
 
-    def g_operator(self):
-        p = parse.split_params((yield from self.g_info1(b"AT+COPS?"))[6:])
-        return p[2] if len(p) > 2 else None
-
     def operator(self):
         """The registered network's name (AT+COPS?), or None."""
         return self.at.run(self.g_operator())
+
+    def g_operator(self):
+        p = parse.split_params((yield from self.g_info1(b"AT+COPS?"))[6:])
+        return p[2] if len(p) > 2 else None
 
     def identity(self):
         """(manufacturer, model, revision) from ATI."""
@@ -778,12 +782,12 @@ class Modem(Events):
         rev = lines[2].split(":", 1)[-1].strip() if len(lines) > 2 else ""
         return (lines[0] if lines else "", lines[1] if len(lines) > 1 else "", rev)
 
-    def g_radio(self, on):
-        yield from self.g_command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
-
     def radio(self, on):
         """AT+CFUN=1 (on) or 4 (airplane mode): a soft recovery that keeps the module up."""
         return self.at.run(self.g_radio(on))
+
+    def g_radio(self, on):
+        yield from self.g_command(b"AT+CFUN=1" if on else b"AT+CFUN=4", b"", 15000)
 
     def g_info1(self, cmd, info=None):
         lines = yield from self.g_lines(cmd, info)
@@ -832,11 +836,9 @@ class Modem(Events):
 
         return self.at.run(g_dns_servers(self, primary, secondary))
 
-    def config(self, name, value=None):
-        """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
-        from .diag import g_config
-
-        return self.at.run(g_config(self, name, value))
+    def resolve(self, host):
+        """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
+        return self.at.run(self.g_resolve(host))
 
     def g_resolve(self, host):
         host = check_text(host, "host", 253)  # first: a non-str is a ValueError too
@@ -861,10 +863,6 @@ class Modem(Events):
         self._dns.append((host, clock.ticks_add(now, ttl * 1000), ips))
         return ips
 
-    def resolve(self, host):
-        """Every IPv4 address of `host` (AT+QIDNSGIP), cached for the DNS TTL."""
-        return self.at.run(self.g_resolve(host))
-
     def g_getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         check_port(port)
         return [(2, type or 1, proto, "", (ip, port)) for ip in (yield from self.g_resolve(host))]
@@ -872,6 +870,12 @@ class Modem(Events):
     def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
         return self.at.run(self.g_getaddrinfo(host, port, af, type, proto, flags))
+
+    def config(self, name, value=None):
+        """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
+        from .diag import g_config
+
+        return self.at.run(g_config(self, name, value))
 
 
 def _dnsgip(line):
