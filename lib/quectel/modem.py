@@ -145,6 +145,7 @@ class Modem(Events):
         self._radio_tried = False  # check() cycled the radio in this failure streak
         self._pushing = None
         self._off = False  # we powered it off, or it does not answer and has no PWRKEY
+        self._held_off = False  # the program switched it off: check() leaves it off
         self.timer = timer
         self.coalesce_ms = coalesce_ms
         self._armed = False
@@ -323,6 +324,7 @@ class Modem(Events):
         if line == b"POWERED DOWN":
             self._powered_down = True
             self._pdp_down("powered down")
+            self._pdp_lost = False  # nothing to deactivate: check() powers it up again
             self._off = True  # it said so: commands now fail at once (power_on clears it)
             self._set(STAT_OFF, "powered down")
             return
@@ -356,7 +358,12 @@ class Modem(Events):
 
     def g_power_on(self):
         p = self.policy
+        for _ in range(8):  # what the module said before (POWERED DOWN) is not about this boot
+            if not self.at.poll():
+                break
         self._off = False
+        self._held_off = False
+        self._powered_down = False
         on = self._status.on() if self._status else (yield from self.g_responds())
         if not on:
             if self._pwrkey is None:
@@ -410,11 +417,14 @@ class Modem(Events):
         self._powered_down = False
 
     def power_off(self):
-        """`AT+QPOWD=1`, then wait for POWERED DOWN (or STATUS) up to 12 s."""
+        """`AT+QPOWD=1`, then wait up to 12 s for POWERED DOWN (and STATUS low, when wired).
+        The module then stays off, `check()` included, until `connect()`, `active(True)` or
+        `power_on()`."""
         return self.at.run(self.g_power_off())
 
     def g_power_off(self):
         p = self.policy
+        self._held_off = True
         if self._off:
             return  # off already: nothing to say to it
         if self.state == STAT_NO_RESPONSE and not (yield from self.g_responds(1)):
@@ -423,8 +433,10 @@ class Modem(Events):
         try:
             # At most the manual's 12 s: power may be cut then, whether it answered or not.
             yield from self.g_command(b"AT+QPOWD=1", b"", p.powerdown_ms)
-            st = self._status  # when wired, STATUS low is what says the module is off
-            off = (lambda: not st.on()) if st is not None else (lambda: self._powered_down)
+            # POWERED DOWN is read before we return, so that it cannot be taken later for
+            # news about the next boot; when wired, STATUS low is what says the module is off.
+            st = self._status
+            off = lambda: self._powered_down and (st is None or not st.on())  # noqa: E731
             yield from self.g_until(off, p.powerdown_ms, "AT+QPOWD")
         except (ATTimeout, ModuleOff):
             pass  # the manual's 12 s are up (or it is gone): power may be cut now
@@ -441,6 +453,9 @@ class Modem(Events):
         self._pdp_down("reset")
         self._pdp_lost = False
         self._rdy = False
+        if self._off and self._pwrkey:  # RESET does not start a module that is off
+            yield from self.g_power_on()
+            return
         if self._reset:
             self._reset.set(True)
             yield (None, self.policy.reset_ms)
@@ -448,6 +463,7 @@ class Modem(Events):
             yield from self.g_wait_boot()
         elif self._pwrkey:
             yield from self.g_power_off()
+            self._held_off = False  # switched off only to be switched on
             yield from self.g_power_on()
             return
         else:
@@ -650,7 +666,7 @@ class Modem(Events):
         return self.at.run(self.g_check())
 
     def g_check(self):
-        if self._apn is None:
+        if self._apn is None or self._held_off:
             return False
         self.at.poll()
         if self.at.data_mode:
