@@ -128,7 +128,8 @@ class ATEngine:
         self.finished_fn = self.finished  # bound once: waiting allocates nothing
         self._data = None  # transparent mode: where payload goes
         self._leave_at = None
-        self._held = None
+        self._quiet_n = -1  # rx_count when a possible marker was first held at the end, and
+        self._quiet_t = 0  # when: the line is quiet once no byte came for _QUIET_MS since
         self._sink = None  # becomes _data on CONNECT
         try:
             import select
@@ -278,7 +279,7 @@ class ATEngine:
             after = j + len(_NO_CARRIER)
             if after == w or w - after < 3:
                 e = j  # hold it: quiet decides
-                if after == w and self._quiet(w, now):
+                if after == w and self._quiet(now):
                     end, resume = 2, w
                 break
             if buf[after] == 13 and buf[after + 1] == 10 and buf[after + 2] == 43:
@@ -289,7 +290,7 @@ class ATEngine:
             hold = self._tail(_NO_CARRIER, r, w)
             if leaving:
                 hold = max(hold, self._tail(_OK_LINE, r, w))
-            if hold and not self._quiet(w, now):
+            if hold and not self._quiet(now):
                 e = w - hold
         if e > r:
             n = self._data.data_room()
@@ -305,18 +306,20 @@ class ATEngine:
             self.quit_data()
             sink.data_end(end == 2)
 
-    def _quiet(self, w, now):
-        # True once no byte has arrived for _QUIET_MS with the buffer ending at w.
-        if self._held is None or self._held[0] != w:
-            self._held = (w, now)
+    def _quiet(self, now):
+        # True once no byte has arrived for _QUIET_MS. Counted in bytes received, not by
+        # where the buffer ends: a later marker at the same index is news, not old silence.
+        if self._quiet_n != self.rx_count:
+            self._quiet_n = self.rx_count
+            self._quiet_t = now
             return False
-        return self.clock.ticks_diff(now, self._held[1]) >= _QUIET_MS
+        return self.clock.ticks_diff(now, self._quiet_t) >= _QUIET_MS
 
     def quit_data(self):
         """Forget transparent mode without the module's word (it would not leave it)."""
         self._data = None
         self._leave_at = None
-        self._held = None
+        self._quiet_n = -1
 
     def _payload(self, s, e):
         if self._push:
