@@ -8,9 +8,8 @@ pins), as on the boards in boards/.
 
 import pytest
 from conftest import make_modem
-from test_defects import commands, connected, recv_exactly, traced
-
 from quectel.modem import STAT_GOT_IP, STAT_IDLE, STAT_OFF
+from test_defects import commands, connected, recv_exactly, traced
 
 
 @pytest.fixture

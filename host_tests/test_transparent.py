@@ -1,5 +1,6 @@
 """Transparent access mode (section 1.2): payload-only UART, +++ and DTR exits, NO CARRIER."""
 
+import errno
 import socket as pysocket
 import threading
 
@@ -151,3 +152,41 @@ def test_transparent_close_delivers_data_in_flight(modem, sink, vm):
     assert sink.wait_for(len(data), 5) == data
     assert no_connections_left(vm)
     assert modem.signal()  # the UART is back in command mode
+
+
+@pytest.mark.parametrize("reset_wired", [False, True])
+def test_failed_leave_never_writes_a_command_into_the_data(vm, sink, reset_wired):
+    """#22.2: when the module does not leave the mode ('+++' and DTR go unheeded), no AT
+    command is ever written into the connection's data: without a RESET pin, leave() and
+    close() raise ETIMEDOUT and the UART stays in data mode (close() may be retried); with
+    one, the module is reset (ECONNABORTED), the socket is closed and check() reconnects."""
+    from fakes import VMPin
+
+    kw = {"reset": VMPin(vm, "RESET"), "pins": True} if reset_wired else {}
+    m = make_modem(vm, **kw)
+    m.connect("internet")
+    s = open_transparent(m, sink.port)
+    s.sendall(b"payload")
+    vm.fault_deaf_escape()
+    with pytest.raises(OSError) as ei:
+        s.close()
+    if reset_wired:
+        assert ei.value.errno == errno.ECONNABORTED, ei.value
+        assert not m.at.data_mode and s.cid < 0
+        vm.clear_faults()
+        for _ in range(5):
+            if m.check():
+                break
+        assert m.isconnected()
+    else:
+        assert ei.value.errno == errno.ETIMEDOUT, ei.value
+        assert m.at.data_mode and s.cid >= 0
+        with pytest.raises(OSError):
+            s.leave()
+        vm.clear_faults()
+        s.close()  # heard now: leaves and closes
+        assert not m.at.data_mode and s.cid < 0
+    data = sink.wait_for(len(b"payload") + 100, 1)
+    assert b"AT" not in data, data
+    assert data.startswith(b"payload")
+    m.at._uart.close()

@@ -11,7 +11,6 @@ protocol's design, and is left out.)
 from fakes import StepClock
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
 from quectel.engine import ATEngine, Events
 
 MARKERS = (b"\r\nNO CARRIER\r\n", b"\r\nOK\r\n", b"+++", b"\r\nCONNECT\r\n",

@@ -391,7 +391,6 @@ class Conn:
         self._target = None  # the buffer of a reader waiting for pushed data
         self._tn = 0
         self._tgot = 0
-        self.unbounded = False  # transparent mode, leaving: accept any amount of payload
         self.rd = Op(self)  # the data path: one read and one send at a time (see Op)
         self.wr = Op(self)
         self.can_read = self.readable  # bound once: waiting allocates nothing
@@ -538,9 +537,9 @@ class Conn:
     # ---- transparent mode: the engine's data sink (section 1.2) ----------------------------
 
     def data_room(self):
-        if self.unbounded:
-            return 1 << 30
-        return self.rx.room()
+        # Everything: bytes left in a UART without flow control are lost once it fills up,
+        # so what the reader has not taken yet waits in the ring (and its spill).
+        return 1 << 30
 
     def data_in(self, mv, start, end):
         self._store(mv, start, end)
@@ -708,8 +707,9 @@ class Conn:
             try:
                 yield from g_leave(self)
             except OSError as e:
-                err = e
-                m.at.quit_data()  # AT+QICLOSE all the same: never leak the connect ID
+                if m.at.data_mode:  # AT+QICLOSE would be written into the connection's data:
+                    raise  # the socket stays open, close() may be tried again
+                err = e  # the module was reset: nothing left to close there
         try:
             yield from self.g_flush()
         except OSError as e:

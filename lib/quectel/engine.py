@@ -56,6 +56,9 @@ _RECV = b'+QIURC: "recv",'
 _NO_CARRIER = b"\r\nNO CARRIER\r\n"
 _OK_LINE = b"\r\nOK\r\n"
 _QUIET_MS = const(100)  # silence after NO CARRIER before we believe it ended the mode
+# Bytes per UART write between two reads: without flow control what arrives while we write is
+# lost once the UART's receive buffer is full, so a write never outlasts what any rxbuf holds.
+_PIECE = const(256)
 _QIRD = b"+QIRD:"
 
 
@@ -100,7 +103,7 @@ class ATEngine:
         self._buf = bytearray(rxbuf)
         self._mv = memoryview(self._buf)
         self._cbuf = bytearray(48)  # hot commands (QIRD, QISEND) are formatted here
-        self.wchunk = 1460  # payload bytes per UART write (the asyncio front sets less)
+        self.wchunk = _PIECE  # payload bytes per UART write (see _PIECE)
         self._owe = 0  # payload bytes an open AT+QISEND prompt still expects
         self.polling = False  # poll() is running (a timer callback must not re-enter it)
         self._r = 0
@@ -435,7 +438,9 @@ class ATEngine:
     # ---- writing -------------------------------------------------------------------------
 
     def write(self, buf, off=0, n=-1, timeout_ms=DEFAULT_TIMEOUT_MS):
-        """Write buf[off:off+n] to the UART completely (n=-1: to the end)."""
+        """Write buf[off:off+n] to the UART (n=-1: to the end), reading what arrives between
+        pieces. Returns the count written: all of it, unless a transparent mode that was on
+        ended meanwhile (the rest must not reach the module as commands)."""
         if n < 0:
             n = len(buf) - off
         if self.trace:
@@ -443,17 +448,26 @@ class ATEngine:
         clock = self.clock
         t0 = clock.ticks_ms()
         uart = self._uart
-        while n > 0:
-            k = uart.write(buf, off, n)
+        data = self._data is not None
+        done = 0
+        while done < n:
+            k = uart.write(buf, off + done, min(n - done, _PIECE))
             if k:
-                off += k
-                n -= k
+                done += k
+                t0 = clock.ticks_ms()
             elif clock.ticks_diff(clock.ticks_ms(), t0) > timeout_ms:
                 raise ATTimeout("UART write", timeout_ms)
             else:
                 clock.sleep_ms(1)
+            if not self.polling:
+                self.poll()
+            if data and self._data is None:
+                break
+        return done
 
-    def _begin(self, cmd, n, info, connect=False, prompt=False):
+    def _begin(self, cmd, n, info, connect=False, owe=-1):
+        # owe: the payload bytes of an AT+QISEND (-1: not a send); set before the command is
+        # written, since its answer may be read while the line is still being written.
         if self._state != _IDLE and self._state != _DONE:
             raise QuectelError("a command is already running")
         if self._data is not None:
@@ -464,7 +478,8 @@ class ATEngine:
         self._connect = connect
         self.result = 0
         self.text = None
-        self._state = _PROMPT if prompt else _WAIT
+        self._state = _PROMPT if owe >= 0 else _WAIT
+        self._owe = max(owe, 0)
         self._secret = cmd.startswith(b"AT+QICSGP=") or cmd.startswith(b"AT+CPIN=")
         trace = self.trace
         try:
@@ -677,8 +692,7 @@ class ATEngine:
         else:
             cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()
             k = len(cmd)
-        self._begin(cmd, k, None, prompt=True)
-        self._owe = n
+        self._begin(cmd, k, None, owe=n)
 
     @property
     def prompted(self):

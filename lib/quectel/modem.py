@@ -457,6 +457,7 @@ class Modem(Events):
             yield from self.g_power_on()
             return
         if self._reset:
+            self.at.quit_data()  # a reboot ends transparent mode too
             self._reset.set(True)
             yield (None, self.policy.reset_ms)
             self._reset.set(False)

@@ -38,7 +38,6 @@ def raw_write(c, mv, off, n):
     "+++" is an escape only after 1 s of silence, alone within 1 s, then 1 s of silence
     (section 1.2): a write that would complete one has all but its last '+' written, and the
     caller writes that one after the wait, so the three are more than 1 s apart."""
-    at = c.modem.at
     clock = c.modem.clock
     now = clock.ticks_ms()
     if clock.ticks_diff(now, c.t_last) >= 1000:
@@ -50,7 +49,7 @@ def raw_write(c, mv, off, n):
             i += 1
         if i == n and c.plus + i == 3:
             if n > 1:
-                at.write(mv, off, n - 1)
+                _write(c, mv, off, n - 1)
             c.t_last = clock.ticks_ms()
             c.plus = -1
             return max(1, _GUARD_MS - clock.ticks_diff(c.t_last, c.plus_t))
@@ -58,48 +57,59 @@ def raw_write(c, mv, off, n):
             c.plus = -1
         else:
             c.plus += i
-    at.write(mv, off, n)
+    _write(c, mv, off, n)
     c.t_last = clock.ticks_ms()
     return 0
 
 
+def _write(c, mv, off, n):
+    # The connection ended (NO CARRIER) while we wrote: the rest would reach the module as
+    # commands, so it is not written.
+    if c.modem.at.write(mv, off, n) < n:
+        raise oserror(errno.ECONNRESET)
+
+
 def g_leave(c):
     """Leave the mode; the connection stays open in buffer access mode and the payload that
-    arrived meanwhile is kept. `+++` waits until the UART has sent what was written before
-    its guard time starts; one failed try is repeated with twice the guard time."""
+    arrived meanwhile is kept. The guard time before `+++` starts once the UART has sent
+    everything written. Escalation: DTR (when wired, AT&D1), then `+++` with twice the
+    guard time, then a module reset by its RESET pin (every connection is lost: ECONNABORTED).
+    Without a RESET pin the UART stays in data mode (ETIMEDOUT): no command is ever
+    written into the connection's data."""
     m = c.modem
     at = m.at
     if c.mode != TRANSPARENT or not at.data_mode:
         raise oserror(errno.EINVAL)
     clock = m.clock
-    c.unbounded = True
-    try:
-        for attempt in range(2):
-            yield from _g_drained(c)
-            if m._dtr is not None:
-                at.leaving(0)  # AT&D1: the OK answers the DTR edge at once
-                m._dtr.set(False)
-                yield (None, 100)
-                m._dtr.set(True)
-            else:
-                # A retry doubles the silence: the module may have heard less than we kept.
-                guard = _GUARD_MS << attempt
-                yield (None, guard - clock.ticks_diff(clock.ticks_ms(), c.t_last))
-                t = clock.ticks_ms()
-                at.write(b"+++")
-                yield from _g_drained(c)
-                # The module answers OK 1 s after the last '+' reached it, so not before 1 s
-                # after the write: an OK sooner is payload. Counted from the write, so that a
-                # slow drain here cannot make us take the real OK for payload.
-                at.leaving(1000 - clock.ticks_diff(clock.ticks_ms(), t))
-            if (yield (_done(at), _LEAVE_MS)):
-                break
+    dtr = m._dtr
+    for attempt in range(2):
+        yield from _g_drained(c)
+        if dtr is not None and not attempt:
+            at.leaving(0)  # AT&D1: the OK answers the DTR edge at once
+            dtr.set(False)
+            yield (None, 100)
+            dtr.set(True)
         else:
-            raise oserror(errno.ETIMEDOUT)
-    finally:
-        c.unbounded = False
-    c.mode = BUFFER
-    c.avail = True  # anything later waits in the module for AT+QIRD
+            # A retry doubles the silence: the module may have heard less than we kept.
+            guard = _GUARD_MS << attempt
+            yield (None, guard - clock.ticks_diff(clock.ticks_ms(), c.t_last))
+            t = clock.ticks_ms()
+            at.write(b"+++")
+            yield from _g_drained(c)
+            # The module answers OK 1 s after the last '+' reached it, so not before 1 s
+            # after the write: an OK sooner is payload. Counted from the write, so that a
+            # slow drain here cannot make us take the real OK for payload.
+            at.leaving(1000 - clock.ticks_diff(clock.ticks_ms(), t))
+        if (yield (_done(at), _LEAVE_MS)):
+            c.mode = BUFFER
+            c.avail = True  # anything later waits in the module for AT+QIRD
+            return
+    if m._reset is None:
+        m._set(m.state, "transparent mode did not end")
+        raise oserror(errno.ETIMEDOUT)
+    yield from m.g_reset()  # the only way left to get the UART back for commands
+    m._set(m.state, "transparent mode did not end: module reset")
+    raise oserror(errno.ECONNABORTED)
 
 
 def _done(at):

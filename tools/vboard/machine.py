@@ -5,6 +5,11 @@
 #
 #   UART  -> TCP to $QUECTEL_UART ("host:port", default 127.0.0.1:5555), or target="host:port",
 #            or a serial device / pty path (target="/dev/ttyUSB0") opened raw 8N1 at baudrate.
+#            As strict as a board's UART without flow control (rp2, esp32): written bytes take
+#            their line time at `baudrate` (write() returns once what is left fits in `txbuf`,
+#            txdone() is False and flush() waits until the last byte has left), and bytes the
+#            line delivers while the receive ring (`rxbuf` plus the PL011's 32-byte FIFO) is
+#            full are dropped and counted (`UART.dropped`). With flow=RTS nothing is dropped.
 #   Pin("PWRKEY"|"RESET"|"DTR") outputs and Pin("STATUS"|"RI") inputs -> line-based pin channel
 #            on $QUECTEL_PINS (default 127.0.0.1:5556; "none" = no pin channel). We send
 #            b"PWRKEY 0\n" when an output changes (electrical level at the module pin), the module
@@ -45,12 +50,20 @@ if sys.implementation.name == "micropython":
 
 try:
     _ticks_ms = time.ticks_ms
+    _ticks_us = time.ticks_us
     _ticks_diff = time.ticks_diff
+    _ticks_add = time.ticks_add
     _sleep_ms = time.sleep_ms
 except AttributeError:  # CPython
 
     def _ticks_ms():
         return int(time.monotonic() * 1000)
+
+    def _ticks_us():
+        return time.monotonic_ns() // 1000
+
+    def _ticks_add(a, b):
+        return a + b
 
     def _ticks_diff(a, b):
         return a - b
@@ -82,6 +95,7 @@ def _io_error(e):
     raise e
 
 
+_FIFO = const(32)  # the PL011's receive FIFO (rp2): bytes held beyond the ring before overrun
 _CONNECT_MS = const(2000)  # keep retrying a refused connect this long (module still starting)
 _RECONNECT_MS = const(250)  # at most one reconnect attempt per this period after the peer left
 _WRITE_STALL_MS = const(5000)  # give up a write when the peer has not read for this long
@@ -189,14 +203,26 @@ class _Port:
         self.eof = False
         self.smv = None
         self.sw = self.sroom = -1
+        self.tx_end = None  # ticks_us when the TX line has sent everything written
+        self.allow = 0  # bytes the RX line may deliver while the program is held in a write
+        self.dropped = 0  # bytes lost: they arrived while the ring and FIFO were full
+        self.scratch = None
+
+    def char_bits(self):
+        # Start bit, data bits, parity, stop bits.
+        return 1 + self.bits + (0 if self.parity is None else 1) + self.stop
+
+    def char_us(self, n):
+        # Line time of n characters in microseconds.
+        return n * self.char_bits() * 1000000 // self.baudrate
 
     def set_rxbuf(self, size):
-        if self.buf is not None and len(self.buf) == size:
+        if self.buf is not None and len(self.buf) == size + _FIFO:
             return
         old = self.take_bytes(self.cnt) if self.cnt else b""
         if len(old) > size:
             raise ValueError("rxbuf smaller than the pending data")
-        self.buf = bytearray(size)
+        self.buf = bytearray(size + _FIFO)
         self.mv = memoryview(self.buf)
         self.smv = None
         self.sw = self.sroom = -1
@@ -238,13 +264,25 @@ class _Port:
         return True
 
     def fill(self):
-        # Move whatever the link has into the ring, without blocking. Stops when the ring is full
-        # (the link then applies back-pressure: nothing is dropped).
+        # Move what the link has into the ring, without blocking, up to the ring's room; the
+        # rest waits in the link (back-pressure) except while the program is held in a write
+        # (see hold), when what the line delivers beyond the room is dropped. Drops are decided
+        # by line time, never by how long the host took: a descheduled test loses nothing.
         io = self.io
         if io is None and not (self.eof and self._revive()):
             return
         io = self.io
         size = len(self.buf)
+        if self.allow and self.cnt == size and not self.flow & UART.RTS:
+            if self.scratch is None:
+                self.scratch = bytearray(256)
+            n = io.readinto(memoryview(self.scratch)[: min(self.allow, 256)])
+            if n:
+                self.allow -= n
+                self.dropped += n
+            elif n == 0:
+                self._lost()
+            return
         while self.cnt < size:
             w = self.head + self.cnt
             if w >= size:
@@ -263,6 +301,7 @@ class _Port:
                 self._lost()
                 return
             self.cnt += n
+            self.allow = max(0, self.allow - n)
             if n < room:
                 return
 
@@ -349,6 +388,43 @@ class _Port:
             return True
         return _ready(self.io.wpoll)
 
+    def hold(self, until):
+        # The program waits in write()/flush() until ticks_us `until`: the RX line keeps
+        # delivering meanwhile, at most as many bytes as that line time carries.
+        left = _ticks_diff(until, _ticks_us())
+        if left <= 0:
+            return
+        self.allow += left * self.baudrate // (self.char_bits() * 1000000)
+        while True:
+            self.fill()
+            _service()
+            left = _ticks_diff(until, _ticks_us())
+            if left <= 0:
+                break
+            ms = min(5, max(1, left // 1000))
+            if self.io is None or self.cnt == len(self.buf):
+                _sleep_ms(ms)
+            else:
+                self.io.rpoll.poll(ms)
+        self.fill()
+        self.allow = 0
+
+    def sent(self, n):
+        # n bytes went onto the TX line: they leave at the baud rate after what is queued;
+        # the caller is held until what is left fits in the TX buffer.
+        now = _ticks_us()
+        if self.tx_end is None or _ticks_diff(self.tx_end, now) < 0:
+            self.tx_end = now
+        self.tx_end = _ticks_add(self.tx_end, self.char_us(n))
+        self.hold(_ticks_add(self.tx_end, -self.char_us(self.txbuf)))
+
+    def txdone(self):
+        return self.tx_end is None or _ticks_diff(_ticks_us(), self.tx_end) >= 0
+
+    def flush(self):
+        if self.tx_end is not None:
+            self.hold(self.tx_end)
+
     def write(self, buf, off, n):
         total = 0
         t0 = _ticks_ms()
@@ -372,6 +448,8 @@ class _Port:
                 break
             if self.io is not None:
                 self.io.wpoll.poll(5)
+        if total:
+            self.sent(total)
         return total if total else None
 
 
@@ -431,7 +509,7 @@ class UART(_IOBase):
             p.timeout_char = timeout_char
         if txbuf is not None:
             p.txbuf = txbuf
-        p.set_rxbuf(rxbuf if rxbuf is not None else (len(p.buf) if p.buf else 2048))
+        p.set_rxbuf(rxbuf if rxbuf is not None else (len(p.buf) - _FIFO if p.buf else 2048))
         if target is None:
             target = p.target or _env("QUECTEL_UART", "127.0.0.1:5555")
         if target != p.target:
@@ -515,11 +593,17 @@ class UART(_IOBase):
         pass
 
     def flush(self):
-        # Everything written is already with the kernel; nothing is buffered here.
-        pass
+        """Wait until every written byte has left the TX line."""
+        self._p.flush()
 
     def txdone(self):
-        return True
+        return self._p.txdone()
+
+    @property
+    def dropped(self):
+        """Received bytes lost so far because the program did not read in time (stand-in
+        only: a board's UART does not count them)."""
+        return self._p.dropped
 
     def ioctl(self, op, arg):
         p = self._p
@@ -533,6 +617,7 @@ class UART(_IOBase):
                 r |= _POLL_WR
             return r
         if op == _MP_STREAM_FLUSH:
+            p.flush()
             return 0
         if op == _MP_STREAM_CLOSE:
             self.deinit()

@@ -26,6 +26,7 @@ class Faults:
         self.delays = []  # [prefix, ms, count or None]
         self.unacked = 0
         self.open_fail = []  # [code, count]
+        self.deaf_escape = False  # transparent mode: "+++" and DTR are payload, never an exit
 
     def silence(self, ms):
         """Answer nothing (and ignore input) for ms module time; None: until clear()."""

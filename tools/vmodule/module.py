@@ -244,6 +244,10 @@ class VirtualModule:
         """Answer nothing (and ignore input) for ms module time; None: until clear_faults()."""
         self.loop.invoke(self.faults.silence, ms)
 
+    def fault_deaf_escape(self):
+        """Transparent mode cannot be left by "+++" or DTR (until clear_faults())."""
+        self.loop.invoke(setattr, self.faults, "deaf_escape", True)
+
     def fault_drop(self, n):
         """Drop the next n output bytes."""
         self.loop.invoke(setattr, self.faults, "drop", int(n))

@@ -57,7 +57,8 @@ class Transparent:
         m.sockets.update(c)
 
     def dtr(self, old, level):
-        if old == 0 and level == 1 and self.cid is not None and self.dtr_mode in (1, 2):
+        heeded = self.dtr_mode in (1, 2) and not self.m.faults.deaf_escape
+        if old == 0 and level == 1 and self.cid is not None and heeded:
             self.exit()
 
     def input(self, data, t):
@@ -67,7 +68,7 @@ class Transparent:
         i = 0
         n = len(data)
         if self.pp_count == 0:
-            if data[0] == PLUS and t - self.last_in >= GUARD_MS:
+            if data[0] == PLUS and t - self.last_in >= GUARD_MS and not self.m.faults.deaf_escape:
                 self.pp_count = 1
                 self._pp_t0 = t
                 i = 1
