@@ -170,7 +170,7 @@ class Op:
         aborted (a send's prompt is filled, so the module takes no later command as data)."""
         at = self.c.modem.at
         if self.op not in (0, _R, _S) and at.busy:
-            at.abort()
+            at.abort(True)
         self._done(None)
 
     def g_steps(self):

@@ -48,6 +48,8 @@ _WAIT = const(1)  # waiting for the final result
 _PROMPT = const(2)  # waiting for the `> ` data prompt
 _PROMPTED = const(3)
 _DONE = const(4)
+_SETTLE = const(5)  # an interrupted command: its answer is read and dropped before the next
+_SETTLE_MS = const(5000)  # at most this long: a module that stays silent is a timeout's matter
 
 # Lines the module sends on its own that never answer a command.
 _URC_WORDS = (b"RDY", b"POWERED DOWN", b"+QIURC:", b"+QIOPEN:", b"+QPING:", b"+QNTP:",
@@ -110,6 +112,7 @@ class ATEngine:
         self._w = 0
         self._state = _IDLE
         self._need = 0  # payload bytes still to come
+        self._settle_end = 0
         self._push = False  # the payload is direct-push (else it answers AT+QIRD)
         self._dst = None  # AT+QIRD destination (memoryview), fill level and asked length
         self._got = 0
@@ -329,6 +332,8 @@ class ATEngine:
             self.events.push_data(self._mv, s, e)
             return
         dst = self._dst
+        if dst is None:
+            return  # an interrupted read's payload: dropped
         k = min(e - s, len(dst) - self._got)  # a UDP datagram longer than dst is cut
         if k > 0:
             dst[self._got : self._got + k] = self._mv[s : s + k]
@@ -355,6 +360,13 @@ class ATEngine:
 
     def _line(self, s, t):
         state = self._state
+        if state == _SETTLE:
+            if self._rdmax and self._has(s, t, _QIRD):
+                return self._qird_header(s, t)  # its payload is read and dropped
+            if self._settles(s, t):
+                self._state = _IDLE
+                self._rdmax = 0
+                return
         if state == _WAIT or state == _PROMPT:
             for word, result in _FINALS:
                 if self._is(s, t, word):
@@ -369,13 +381,21 @@ class ATEngine:
                 return self._finish(CONNECT)
             if self._has(s, t, b"AT") or self._has(s, t, b"at"):
                 return  # echo of the command (ATE1)
-            if self._dst is not None and self._has(s, t, _QIRD):
+            if self._rdmax and self._has(s, t, _QIRD):
                 return self._qird_header(s, t)
             info = self._info
             if info is not None and self._has(s, t, info) and (info or not self._urc_word(s, t)):
                 self._lines.append(bytes(self._mv[s:t]))
                 return
         self._unsolicited(s, t)
+
+    def _settles(self, s, t):
+        # A final result (or a reboot) ends the interrupted command.
+        for word, _ in _FINALS:
+            if self._is(s, t, word):
+                return True
+        return (self._has(s, t, b"+CME ERROR:") or self._has(s, t, b"+CMS ERROR:")
+                or self._has(s, t, b"CONNECT") or self._is(s, t, b"RDY"))  # fmt: skip
 
     def _urc_word(self, s, t):
         for w in _URC_WORDS:
@@ -468,6 +488,11 @@ class ATEngine:
     def _begin(self, cmd, n, info, connect=False, owe=-1):
         # owe: the payload bytes of an AT+QISEND (-1: not a send); set before the command is
         # written, since its answer may be read while the line is still being written.
+        if self._state == _SETTLE:  # the interrupted command's answer goes first
+            clock = self.clock
+            self.wait(self._settled, clock.ticks_diff(self._settle_end, clock.ticks_ms()))
+            self._state = _IDLE
+            self._rdmax = 0
         if self._state != _IDLE and self._state != _DONE:
             raise QuectelError("a command is already running")
         if self._data is not None:
@@ -490,7 +515,7 @@ class ATEngine:
             if cmd is not self._cbuf:  # hot commands carry their CR already
                 self.write(b"\r")
         except BaseException:  # noqa: B036 (a failed write leaves no command running)
-            self.abort()
+            self.abort(True)
             raise
         finally:
             self.trace = trace
@@ -527,7 +552,7 @@ class ATEngine:
             except BaseException:  # noqa: B036 (e.g. KeyboardInterrupt: leave the engine idle)
                 gen.close()
                 if self.busy:
-                    self.abort()
+                    self.abort(True)
                 raise
 
     def idle(self):
@@ -537,16 +562,27 @@ class ATEngine:
         else:
             self.clock.sleep_ms(1)
 
-    def abort(self):
+    def abort(self, settle=False):
         """Forget the running command (after a timeout, an error or a cancelled task); a
-        send's prompt is filled first, so the module takes no later command as data."""
+        send's prompt is filled first, so the module takes no later command as data. With
+        `settle` (the command was interrupted, not timed out) its answer, still to come, is
+        read and dropped before the next command is written (at most _SETTLE_MS)."""
+        running = self.busy
         if self._owe:
             self._state = _IDLE
             self._fill_prompt()
-        self._state = _IDLE
         self._sink = None
         self._dst = None
         self._lines = None
+        if settle and running:
+            self._state = _SETTLE
+            self._settle_end = self.clock.ticks_add(self.clock.ticks_ms(), _SETTLE_MS)
+        else:
+            self._state = _IDLE
+            self._rdmax = 0
+
+    def _settled(self):
+        return self._state != _SETTLE
 
     @property
     def busy(self):
