@@ -562,3 +562,83 @@ def test_timer_flush_leaves_a_send_that_backs_off_alone():
     c.wr.send(c.txmv, 0, 3)  # the connection's own flush, between two attempts
     m._flush_due(None)
     assert uart.written == 0 and c.tn == 3
+
+
+# ---- #22.5 small ones --------------------------------------------------------------------------
+
+
+def test_recv_into_read_only_buffer_is_a_typeerror_at_once(modem, echo):
+    """#22.5: recv_into()/readinto() given bytes raise TypeError before anything is read
+    (they waited the whole timeout and raised ETIMEDOUT); the data stays for the next read."""
+    s = connected(modem, echo.port, timeout=30)
+    s.sendall(b"kept")
+    t0 = modem.clock.ticks_ms()
+    for call in (s.recv_into, s.readinto):
+        with pytest.raises(TypeError):
+            call(b"1234")
+    assert modem.clock.ticks_diff(modem.clock.ticks_ms(), t0) < 1000
+    assert recv_exactly(s, 4) == b"kept"
+    s.close()
+
+
+def test_bad_timeouts_and_addresses_are_clear_errors(modem, echo):
+    """#22.5: settimeout(-1) is a ValueError; connect/sendto/bind with an address that is not
+    a (host, port) pair is a TypeError (it was an IndexError); an empty host name and NTP
+    port 0 are ValueErrors; nothing reaches the UART."""
+    s = modem.socket()
+    with pytest.raises(ValueError):
+        s.settimeout(-1)
+    log = traced(modem)
+    for bad in (("127.0.0.1",), "127.0.0.1", ("127.0.0.1", echo.port, 0)):
+        with pytest.raises(TypeError):
+            s.connect(bad)
+    with pytest.raises(TypeError):
+        modem.socket(type=SOCK_DGRAM).sendto(b"x", ("127.0.0.1",))
+    with pytest.raises(TypeError):
+        modem.socket().bind(5000)
+    for call, args in ((s.connect, (("", 80),)), (modem.resolve, ("",)),
+                       (modem.ping, ("",)), (modem.ntp, ("pool.ntp.org", 0)),
+                       (modem.ntp, ("", 123))):  # fmt: skip
+        with pytest.raises(ValueError):
+            call(*args)
+    assert written(log) == b"", written(log)
+
+
+def test_push_overflow_switches_to_buffer_mode_once(echo):
+    """#22.5: when a direct-push socket's ring overflows, AT+QISWTMD=<id>,0 is sent once
+    (pushes that overflowed while it ran asked for the same switch again)."""
+    from test_sockets import payload
+    from virtual_module import VirtualModule
+
+    with VirtualModule(speed=SPEED, baud=460800) as vm:  # the echo keeps coming meanwhile
+        m = make_modem(vm)
+        m.connect("internet")
+        s = m.socket(mode=PUSH)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", echo.port))
+        log = traced(m)
+        data = payload(30000, seed=22)
+        s.sendall(data)  # echoed while we do not read: the ring overflows
+        assert recv_exactly(s, len(data)) == data
+        switches = [c for c in commands(log) if c.startswith(b"AT+QISWTMD")]
+        assert len(switches) == 1, switches
+        s.close()
+        m.at._uart.close()
+
+
+def test_non_blocking_close_does_not_wait_for_the_module(modem, echo, vm):
+    """#22.5: close() of a non-blocking socket (as mqtt_as uses) returns without waiting for
+    AT+QICLOSE's answer, so an event loop is not held; the answer is read before the next
+    command, which then works."""
+    s = connected(modem, echo.port)
+    s.setblocking(False)
+    vm.fault_delay("AT+QICLOSE", 3000, 1)
+    t0 = modem.clock.ticks_ms()
+    s.close()
+    assert modem.clock.ticks_diff(modem.clock.ticks_ms(), t0) < 1000
+    assert modem.signal()[0] is not None
+    assert no_connections_left(vm)
+    s = connected(modem, echo.port)
+    s.sendall(b"after")
+    assert recv_exactly(s, 5) == b"after"
+    s.close()

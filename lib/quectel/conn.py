@@ -18,9 +18,9 @@ except ImportError:
         return x
 
 
-from .engine import SEND_FAIL
+from .engine import SEND_FAIL, SETTLE_MS
 from .errors import EISCONN, EMSGSIZE, ATTimeout, QuectelError, oserror
-from .validate import check_port, check_text
+from .validate import check_address, check_port
 
 SOCK_STREAM = 1
 SOCK_DGRAM = 2
@@ -47,10 +47,14 @@ _STAT_NO_RESPONSE = const(-4)
 
 
 _BYTES = (bytes, bytearray)  # built once: a tuple display in the call would allocate per call
+_READ_ONLY = (bytes, str)
 
 
 def want(buf, nbytes):
-    """How many bytes a recv_into(buf, nbytes) asks for: nbytes (0: len(buf)), at most len(buf)."""
+    """How many bytes a recv_into(buf, nbytes) asks for: nbytes (0: len(buf)), at most len(buf).
+    A buffer that cannot be written (bytes, str) is a TypeError before anything is read."""
+    if isinstance(buf, _READ_ONLY):
+        raise TypeError("recv_into needs a writable buffer (bytearray, memoryview, array)")
     n = nbytes or len(buf)
     if n < 0:
         raise ValueError("negative length")
@@ -170,7 +174,7 @@ class Op:
         aborted (a send's prompt is filled, so the module takes no later command as data)."""
         at = self.c.modem.at
         if self.op not in (0, _R, _S) and at.busy:
-            at.abort(True)
+            at.abort(SETTLE_MS)
         self._done(None)
 
     def g_steps(self):
@@ -234,6 +238,7 @@ class Op:
         if op == _RSW:
             at.end(b"AT+QISWTMD")
             c.mode = BUFFER
+            c._switch = False  # pushes that overflowed while it ran asked for this same switch
             c.avail = True
             self.op = _R
             return self._recv_step(None)
@@ -436,8 +441,7 @@ class Conn:
         """The checked (host, port) of a datagram mv for sendto, before a byte is sent."""
         if self.type != SOCK_DGRAM:
             raise oserror(errno.EOPNOTSUPP)
-        host = check_text(address[0], "host", 253)
-        port = check_port(address[1], 1)
+        host, port = check_address(address)
         if len(mv) > MAX_SEND:
             raise oserror(EMSGSIZE)
         return host, port
@@ -559,12 +563,13 @@ class Conn:
         """Open TCP (or UDP) to (host, port); the module resolves names."""
         if self.cid >= 0:
             raise oserror(EISCONN)
-        host = check_text(address[0], "host", 253)
-        port = check_port(address[1], 1)
+        host, port = check_address(address)
         yield from self.g_open("TCP" if self.type == SOCK_STREAM else "UDP", host, port)
 
     def g_bind(self, address):
         """Choose the local port; a UDP socket opens its UDP SERVICE on it."""
+        if not isinstance(address, (tuple, list)) or len(address) != 2:
+            raise TypeError("address must be a (host, port) tuple")
         self.local = check_port(address[1])
         if self.type == SOCK_DGRAM:
             yield from self.g_open("UDP SERVICE", "127.0.0.1", 0)
@@ -689,6 +694,12 @@ class Conn:
 
     def _g_qiclose(self):
         m = self.modem
+        if self.timeout == 0 and not m.at.busy and not m._off:
+            # A non-blocking socket's close does not wait: the answer is read and dropped
+            # before the next command (an asyncio program's loop is not held up).
+            m.at.start(b"AT+QICLOSE=%d" % self.cid, b"")
+            m.at.abort(m.policy.qiclose_ms)
+            return
         try:
             yield from m.g_command(b"AT+QICLOSE=%d" % self.cid, b"", m.policy.qiclose_ms)
         except QuectelError:

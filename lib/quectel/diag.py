@@ -5,7 +5,7 @@ parsers."""
 
 from .errors import error_for
 from .parse import _fields, _int, _str
-from .validate import check_int, check_port, check_text
+from .validate import check_host, check_int, check_port
 
 
 def parse_qping(line):
@@ -83,7 +83,7 @@ def _ping_done(got):
 
 def g_ping(m, host, timeout=1, count=4):
     """See `Modem.ping`."""
-    host = check_text(host, "host", 253)
+    host = check_host(host)
     check_int(timeout, 1, 255, "ping timeout")  # section 2.10
     check_int(count, 1, 10, "ping count")
     cmd = ('AT+QPING=%d,"%s",%d,%d' % (m.context, host, timeout, count)).encode()
@@ -103,8 +103,8 @@ def g_ping(m, host, timeout=1, count=4):
 
 def g_ntp(m, server, port=123, rtc=None, set_module=False):
     """See `Modem.ntp`."""
-    server = check_text(server, "NTP server", 253)
-    check_port(port)
+    server = check_host(server, "NTP server")
+    check_port(port, 1)
     cmd = 'AT+QNTP=%d,"%s",%d,%d' % (m.context, server, port, 1 if set_module else 0)
     got = yield from m.g_urc_result(b"+QNTP:", cmd.encode(), m.policy.qntp_ms, len, parse_qntp)
     err, t, zone = got[0]
@@ -119,10 +119,10 @@ def g_dns_servers(m, primary=None, secondary=None):
     """See `Modem.dns_servers`."""
     ctx = m.context
     if primary is not None:
-        primary = check_text(primary, "DNS server", 64)
+        primary = check_host(primary, "DNS server")
         cmd = 'AT+QIDNSCFG=%d,"%s"' % (ctx, primary)
         if secondary is not None:
-            cmd += ',"%s"' % check_text(secondary, "DNS server", 64)
+            cmd += ',"%s"' % check_host(secondary, "DNS server")
         yield from m.g_command(cmd.encode())
         m._dns = []
     return parse_qidnscfg((yield from m.g_info1(b"AT+QIDNSCFG=%d" % ctx)))[1:]

@@ -49,7 +49,7 @@ _PROMPT = const(2)  # waiting for the `> ` data prompt
 _PROMPTED = const(3)
 _DONE = const(4)
 _SETTLE = const(5)  # an interrupted command: its answer is read and dropped before the next
-_SETTLE_MS = const(5000)  # at most this long: a module that stays silent is a timeout's matter
+SETTLE_MS = 5000  # how long an interrupted command's answer is waited for, at most
 
 # Lines the module sends on its own that never answer a command.
 _URC_WORDS = (b"RDY", b"POWERED DOWN", b"+QIURC:", b"+QIOPEN:", b"+QPING:", b"+QNTP:",
@@ -515,7 +515,7 @@ class ATEngine:
             if cmd is not self._cbuf:  # hot commands carry their CR already
                 self.write(b"\r")
         except BaseException:  # noqa: B036 (a failed write leaves no command running)
-            self.abort(True)
+            self.abort(SETTLE_MS)
             raise
         finally:
             self.trace = trace
@@ -552,7 +552,7 @@ class ATEngine:
             except BaseException:  # noqa: B036 (e.g. KeyboardInterrupt: leave the engine idle)
                 gen.close()
                 if self.busy:
-                    self.abort(True)
+                    self.abort(SETTLE_MS)
                 raise
 
     def idle(self):
@@ -562,11 +562,11 @@ class ATEngine:
         else:
             self.clock.sleep_ms(1)
 
-    def abort(self, settle=False):
+    def abort(self, settle_ms=0):
         """Forget the running command (after a timeout, an error or a cancelled task); a
         send's prompt is filled first, so the module takes no later command as data. With
-        `settle` (the command was interrupted, not timed out) its answer, still to come, is
-        read and dropped before the next command is written (at most _SETTLE_MS)."""
+        `settle_ms` (the command was interrupted, not timed out) its answer, still to come,
+        is read and dropped before the next command is written (at most settle_ms)."""
         running = self.busy
         if self._owe:
             self._state = _IDLE
@@ -574,9 +574,9 @@ class ATEngine:
         self._sink = None
         self._dst = None
         self._lines = None
-        if settle and running:
+        if settle_ms and running:
             self._state = _SETTLE
-            self._settle_end = self.clock.ticks_add(self.clock.ticks_ms(), _SETTLE_MS)
+            self._settle_end = self.clock.ticks_add(self.clock.ticks_ms(), settle_ms)
         else:
             self._state = _IDLE
             self._rdmax = 0

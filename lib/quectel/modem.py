@@ -28,7 +28,7 @@ from .errors import (
     TCPIPError,
     error_for,
 )
-from .validate import check_context, check_int, check_port, check_text
+from .validate import check_context, check_host, check_int, check_port, check_text
 
 # Interface states, reported by status() and to the on_change callback.
 STAT_OFF = 0  # not powered, or powered off by us
@@ -858,7 +858,7 @@ class Modem(Events):
         return self.at.run(self.g_resolve(host))
 
     def g_resolve(self, host):
-        host = check_text(host, "host", 253)  # first: a non-str is a ValueError too
+        host = check_host(host)  # first: a non-str is a ValueError too
         if _is_ipv4(host):
             return [host]
         clock = self.clock

@@ -367,6 +367,9 @@ class Socket(IOBase):
     # ---- settings and life -----------------------------------------------------------------
 
     def settimeout(self, seconds):
+        """Seconds every call may wait (None: as long as the manual allows; 0: never)."""
+        if seconds is not None and seconds < 0:
+            raise ValueError("timeout must be None or >= 0")
         self.c.timeout = None if seconds is None else int(seconds * 1000)
 
     def setblocking(self, flag):

@@ -21,6 +21,20 @@ def check_text(value, what, maxlen, secret=False):
     return value
 
 
+def check_host(value, what="host"):
+    """A host name or address: non-empty text (see check_text), at most 253 characters."""
+    if value == "":
+        raise ValueError("%s is empty" % what)
+    return check_text(value, what, 253)
+
+
+def check_address(address):
+    """(host, port) of a remote peer, checked (port 1-65535)."""
+    if not isinstance(address, (tuple, list)) or len(address) != 2:
+        raise TypeError("address must be a (host, port) tuple")
+    return check_host(address[0]), check_port(address[1], 1)
+
+
 def check_int(value, lo, hi, what):
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise ValueError("%s must be an integer %d-%d" % (what, lo, hi))
