@@ -64,7 +64,8 @@ class CannedUART:
     """Plays back canned module answers, one per command, allocating nothing per call.
 
     `segments` are the answers in order; the next one is released when the host ends a
-    command line (a write ending in CR) or writes a payload of `payload_len` bytes.
+    command line (a write ending in CR) or, after an answer that ends in the `> ` prompt, once
+    it has written `payload_len` bytes of payload (in as many pieces as it likes).
     """
 
     def __init__(self, segments, payload_len=-1):
@@ -78,6 +79,8 @@ class CannedUART:
         self._next = 0
         self._limit = 0
         self._payload_len = payload_len
+        self._pay_left = 0
+        self._prompt_ends = [seg.endswith(b"> ") for seg in segments]
         self.written = 0
 
     def any(self):
@@ -94,9 +97,17 @@ class CannedUART:
     def write(self, buf, off=0, n=-1):
         n = len(buf) - off if n < 0 else n
         self.written += n
-        if (buf[off + n - 1] == 13 or n == self._payload_len) and self._next < len(self._ends):
+        if self._pay_left > 0:  # a send's payload, written in as many pieces as the driver likes
+            self._pay_left -= n
+            if self._pay_left > 0:
+                return n
+        elif buf[off + n - 1] != 13:
+            return n
+        if self._next < len(self._ends):
             self._limit = self._ends[self._next]
             self._next += 1
+            if self._payload_len > 0 and self._prompt_ends[self._next - 1]:
+                self._pay_left = self._payload_len
         return n
 
 
