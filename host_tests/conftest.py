@@ -34,7 +34,10 @@ def make_modem(vm, pins=False, **kw):
         kw.setdefault("status", VMPin(vm, "STATUS"))
     # 30-bit ticks that wrap 20 s (module time) after the start, as on a 32-bit port: every
     # suite built on this runs across the wrap.
-    m = Modem(SocketUART(vm.port), clock=Clock(vm.speed, start=PERIOD - 20000), **kw)
+    from test_device import line_baud
+
+    uart = SocketUART(vm.port, baud=line_baud(vm.speed, vm.uart.baud))
+    m = Modem(uart, clock=Clock(vm.speed, start=PERIOD - 20000), **kw)
     m.test_states = []
     if "on_change" not in kw:
         m.on_change = lambda s, r: m.test_states.append((s, r))

@@ -139,57 +139,53 @@ class StepClock:
 
 
 class SocketUART:
-    """CPython stand-in for machine.UART over a TCP connection to the virtual module."""
+    """CPython stand-in for machine.UART over TCP to the virtual module: the virtual board's
+    strict UART (tools/vboard/machine.py), which paces writes at `baud` (txdone, flush) and
+    drops what overflows `rxbuf` and its FIFO while the driver is held in a write, as a board
+    without flow control does."""
 
-    def __init__(self, port, host="127.0.0.1"):
-        import socket
+    _count = 0
 
-        self.sock = socket.create_connection((host, port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setblocking(False)
-        self._peek = bytearray()
+    def __init__(self, port, host="127.0.0.1", baud=921600, rxbuf=2048):
+        SocketUART._count += 1
+        self.u = _vboard_machine().UART(
+            "cpython-%d" % SocketUART._count, baud, rxbuf=rxbuf, timeout=0,
+            target="%s:%d" % (host, port),
+        )  # fmt: skip
+        u = self.u
+        self.any, self.readinto, self.write = u.any, u.readinto, u.write
+        self.txdone, self.flush = u.txdone, u.flush
+
+    @property
+    def dropped(self):
+        return self.u.dropped
 
     def fileno(self):
-        return self.sock.fileno()
-
-    def _fill(self):
-        try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return
-        if not data:
-            raise OSError("virtual module closed the UART")
-        self._peek.extend(data)
-
-    def any(self):
-        if not self._peek:
-            self._fill()
-        return len(self._peek)
-
-    def readinto(self, buf, nbytes=-1):
-        if not self._peek:
-            self._fill()
-        n = min(len(buf), len(self._peek))
-        if nbytes >= 0:
-            n = min(n, nbytes)
-        if not n:
-            return None
-        buf[:n] = self._peek[:n]
-        del self._peek[:n]
-        return n
-
-    def write(self, buf, off=0, n=-1):
-        import select
-
-        n = len(buf) - off if n < 0 else n
-        select.select([], [self.sock], [], 1)
-        try:
-            return self.sock.send(memoryview(buf)[off : off + n])
-        except BlockingIOError:
-            return 0
+        # The engine waits on the link's socket when its ring is empty (select.poll).
+        return self.u._p.io.s.fileno()
 
     def close(self):
-        self.sock.close()
+        self.u.deinit()
+
+
+def _vboard_machine():
+    # tools/vboard/machine.py, loaded under CPython as a module of its own name (a `machine`
+    # module would look like MicroPython's to the code under test).
+    import importlib.util
+    import os
+    import sys
+
+    mod = sys.modules.get("vboard_machine")
+    if mod is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        vboard = os.path.join(os.path.dirname(here), "tools", "vboard")
+        if vboard not in sys.path:
+            sys.path.append(vboard)  # its rarely used parts: _machine_rest.py
+        spec = importlib.util.spec_from_file_location("vboard_machine", vboard + "/machine.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules["vboard_machine"] = mod
+    return mod
 
 
 class VMPin:

@@ -178,8 +178,9 @@ def capture(vm, echo_port):
     """Real (command, output) exchanges recorded from a session with the virtual module."""
     from fakes import SocketUART
     from quectel.clock import Clock
+    from test_device import line_baud
 
-    m = Modem(SocketUART(vm.port), clock=Clock(50))
+    m = Modem(SocketUART(vm.port, baud=line_baud(50)), clock=Clock(50))
     log = []
 
     def trace(d, data):

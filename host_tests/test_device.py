@@ -22,13 +22,20 @@ def micropython_path():
     return ":".join([os.path.join(ROOT, p) if p else ROOT for p in parts] + [".frozen"])
 
 
-# The stand-in UART paces writes at its baud rate (tools/vboard/machine.py): suites run at the
-# fastest rate the modules support, unless their virtual module is throttled to another.
-FAST_BAUD = 921600
+FAST_BAUD = 921600  # the fastest rate the modules support
+
+
+def line_baud(speed, vm_baud=None):
+    """The stand-in UART's rate (it paces writes in real time, tools/vboard/machine.py): the
+    virtual module's throttle when it has one (also real time), else the fastest rate the
+    modules support on the suite's clock, which runs `speed` times faster than real time."""
+    return int(vm_baud or FAST_BAUD * speed)
 
 
 def run_suite(path, env_extra=None, timeout=300, heapsize=None):
-    env = dict(os.environ, MICROPYPATH=micropython_path(), QUECTEL_BAUD=str(FAST_BAUD))
+    from conftest import SPEED
+
+    env = dict(os.environ, MICROPYPATH=micropython_path(), QUECTEL_BAUD=str(line_baud(SPEED)))
     env.update(env_extra or {})
     cmd = [MICROPYTHON]
     if heapsize:
@@ -75,7 +82,7 @@ def test_device_suite(path, peers):
             QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
             QUECTEL_SPEED=str(speed),
             QUECTEL_TICKS_START=str((1 << 30) - 20000),  # the suites run across the wrap
-            QUECTEL_BAUD=str(opts.get("baud") or FAST_BAUD),
+            QUECTEL_BAUD=str(line_baud(speed, opts.get("baud"))),
         )
         code, out = run_suite(path, env)
     print(out)

@@ -17,11 +17,11 @@ class Interrupting:
     def __getattr__(self, name):
         return getattr(self.u, name)
 
-    def readinto(self, buf, nbytes=-1):
+    def readinto(self, buf, *nbytes):
         self.countdown -= 1
         if self.countdown == 0:
             raise KeyboardInterrupt
-        return self.u.readinto(buf, nbytes)
+        return self.u.readinto(buf, *nbytes)
 
 
 def interrupt_at(modem, n):

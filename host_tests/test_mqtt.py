@@ -278,7 +278,7 @@ def _libdir(tmp_path, with_async):
 
 def run_mqtt_suite(tmp_path, broker_port, names, extra_path=()):
     from conftest import SPEED as speed
-    from test_device import FAST_BAUD, MICROPYTHON, micropython_path
+    from test_device import MICROPYTHON, line_baud, micropython_path
     from virtual_module import VirtualModule
 
     speed = int(os.environ.get("MQTT_TEST_SPEED") or speed)  # 1: the library's real timing
@@ -296,7 +296,7 @@ def run_mqtt_suite(tmp_path, broker_port, names, extra_path=()):
                 QUECTEL_UART="127.0.0.1:%d" % vm.port,
                 QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port,
                 QUECTEL_SPEED=str(speed),
-                QUECTEL_BAUD=str(FAST_BAUD),
+                QUECTEL_BAUD=str(line_baud(speed)),
             )
             proc = subprocess.run([MICROPYTHON, SUITE, *names], env=dict(os.environ, **env),
                                   capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip

@@ -234,6 +234,7 @@ def rig():
         "QUECTEL_PINS": pins.addr,
         "VBOARD_BULK": bulk.addr,
         "VBOARD_PTY": ptye.path,
+        "QUECTEL_BAUD": "921600",  # the stand-in paces writes in real time
     }
     try:
         rc, out, verdicts = run_device(env)
