@@ -26,6 +26,7 @@ class Faults:
         self.delays = []  # [prefix, ms, count or None]
         self.unacked = 0
         self.open_fail = []  # [code, count]
+        self.corrupt = 0  # uploads (AT+QFUPL) to corrupt
 
     def silence(self, ms):
         """Answer nothing (and ignore input) for ms module time; None: until clear()."""
@@ -86,6 +87,14 @@ class Faults:
             self.send_fail -= 1
             return True
         return False
+
+    def take_corrupt(self, data):
+        """The bytes of an upload as stored: one bit flipped while the corrupt fault lasts."""
+        if not self.corrupt or not data:
+            return data
+        self.corrupt -= 1
+        i = self.rand.randrange(len(data))
+        return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
 
     def take_unacked(self, n):
         """How many of n sent bytes stay unacknowledged."""
