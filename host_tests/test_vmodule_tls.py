@@ -4,7 +4,10 @@ faults of both. Unconfirmed values come from tools/vmodule/sslfacts.py.
 """
 
 import os
+import re
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -386,3 +389,41 @@ def test_remote_close_fault_and_reboot_close_ssl_links(vm, at, certs, peers):
     at.rebooted()
     assert at.ok("AT+QSSLSTATE") == []
     assert peer.closed.wait(5)
+
+
+# --------------------------------------------------------------------------- the program
+
+
+def test_program_preloads_files_and_takes_the_new_fault_commands(tmp_path, certs, peers):
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(certs.ca_pem)
+    tool = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "virtual_module.py")
+    help_text = subprocess.run(
+        [sys.executable, tool, "--help"], capture_output=True, text=True, timeout=20
+    ).stdout
+    for word in ("--file", "AT+QSSLCFG", "AT+QFUPL", "tlsdrop", "tlsclose", "corrupt"):
+        assert word in help_text
+    proc = subprocess.Popen(
+        [sys.executable, tool, "--speed", str(SPEED), "--file", "UFS:ca.pem=%s" % ca],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        port = int(re.match(r"virtual module: uart [\d.]+:(\d+)", proc.stdout.readline())[1])
+        at = SslAt(port)
+        assert at.ok("AT+QFLST") == [b'+QFLST: "UFS:ca.pem",%d' % len(certs.ca_pem)]
+        proc.stdin.write("corrupt 1\n")
+        proc.stdin.flush()
+        time.sleep(0.2)
+        size, cks = at.upload("x.bin", b"checked")
+        assert cks != qf_checksum(b"checked")
+        peer = peers(certs.good)
+        at.ok("AT+QIACT=1")
+        with_ca(at, certs)
+        assert ssl_open(at, peer.port) == 0
+        proc.stdin.write("tlsclose 0\n")
+        proc.stdin.flush()
+        at.wait_urc('+QSSLURC: "closed",0')
+        at.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
