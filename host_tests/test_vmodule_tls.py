@@ -307,7 +307,7 @@ def test_connect_ids_are_shared_with_tcpip(at, certs, peers):
     at.wait_urc("+QIOPEN: 4,0")
     assert at.cmd('AT+QSSLOPEN=1,1,4,"localhost",%d,0' % peer.port)[1] == b"ERROR"
     assert at.cmd('AT+QSSLOPEN=1,1,3,"localhost",%d,0' % peer.port)[1] == b"ERROR"
-    assert at.cmd('AT+QSSLOPEN=1,1,5,"localhost",%d,2' % peer.port)[1] == b"ERROR"  # mode 2
+    assert at.cmd('AT+QSSLOPEN=1,1,5,"localhost",%d,3' % peer.port)[1] == b"ERROR"  # mode 3
     assert at.cmd('AT+QSSLOPEN=2,1,5,"localhost",%d,0' % peer.port)[1] == b"ERROR"  # PDP 2 down
     assert at.cmd("AT+QSSLSEND=4,1")[1] == b"ERROR"  # a TCP/IP ID
 
@@ -338,6 +338,35 @@ def test_100kb_each_way_byte_exact(at, certs, peers, mode):
     assert peer.wait_data(KB100) == payload
     assert bytes(got) == payload
     assert at.ok("AT+QSSLRECV=0,1500") == [b""]
+
+
+def test_transparent_mode(at, certs, peers):
+    peer = peers(certs.good)  # echo
+    with_ca(at, certs)
+    u = at.u
+    u.x('AT+QSSLOPEN=1,1,2,"localhost",%d,2' % peer.port, b"\r\nCONNECT\r\n")
+    payload = os.urandom(3000)
+    u.send(payload)
+    assert u.read_exact(3000) == payload  # a raw pipe both ways
+    time.sleep(real(1000) * 1.5)
+    u.send("+++")
+    u.expect(b"\r\nOK\r\n")  # command mode; the connection goes on in buffer mode
+    assert at.ok("AT+QSSLSTATE=2")[0].split(b",")[8] == b"0"
+    assert at.send(2, b"buffered") == b"SEND OK"
+    at.wait_urc('+QSSLURC: "recv",2')
+    assert at.recv(2) == b"buffered"
+    u.x("ATO", b"\r\nCONNECT\r\n")
+    u.send(b"again")
+    u.expect(b"again")
+    peer.wait_conn().shutdown(socket.SHUT_RDWR)
+    u.expect(b"\r\nNO CARRIER\r\n")
+    assert at.ok("AT+QSSLSTATE=2")[0].split(b",")[5] == b"4"
+    at.ok("AT+QSSLCLOSE=2")
+    u.x("ATO", b"\r\nNO CARRIER\r\n")
+    # a failed handshake in transparent mode: ERROR, the ID is free
+    bad = peers(certs.foreign)
+    u.x('AT+QSSLOPEN=1,1,2,"localhost",%d,2' % bad.port, b"\r\nERROR\r\n")
+    assert at.ok("AT+QSSLSTATE") == []
 
 
 def test_server_closes(at, certs, peers):

@@ -45,7 +45,8 @@ unconfirmed is in vmodule/sslfacts.py with the reading chosen):
   BG96 list) to a loopback server, verifying it with the CA file of the context as seclevel,
   checkhost and ignorelocaltime say (dates on the module's clock); a failed handshake is
   ``+QSSLOPEN: <id>,566``, a refused connection 554. SSL client IDs share the 12 connect IDs
-  with AT+QIOPEN. Access modes 0 (buffer) and 1 (direct push); mode 2 answers ERROR.
+  with AT+QIOPEN. Access modes 0 (buffer), 1 (direct push) and 2 (transparent, as for
+  AT+QIOPEN: CONNECT or ERROR, +++/DTR, ATO, NO CARRIER).
 * QSSLCFG settings return to their defaults on every reboot.
 """
 

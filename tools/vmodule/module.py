@@ -18,7 +18,7 @@ from .network import Network
 from .pins import PinServer
 from .power import Power
 from .sockets import SocketIO
-from .tls import TlsIO
+from .tls import TlsConn, TlsIO
 from .transparent import Transparent
 from .uart import UARTServer
 
@@ -99,6 +99,15 @@ class VirtualModule:
         self.pins.on_pin = self._pin_set
         self.pins.on_gone = self._pins_gone
         self.loop.before_wait = self.uart.flush
+
+    def conn(self, cid):
+        """The connection (TCP/IP or SSL: they share the IDs) with this ID, or None."""
+        c = self.conns.get(cid)
+        return c if c is not None else self.tls.conns.get(cid)
+
+    def io_of(self, c):
+        """What moves connection c's data: the TLS layer or the plain sockets."""
+        return self.tls if isinstance(c, TlsConn) else self.sockets
 
     def _drained(self):
         self.sockets.resume_readers()

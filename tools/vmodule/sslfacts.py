@@ -84,9 +84,13 @@ ERR_OK = 0
 ERR_HANDSHAKE = 566
 ERR_CONNECT = 554
 ERR_DNS = 565
-# UNCONFIRMED: how QSSLOPEN answers an ID in use, an inactive PDP context or access mode 2.
-# Chosen: ERROR at once (no URC). Transparent access (mode 2) is not implemented: ERROR.
-SSL_ACCESS_MODES = (0, 1)
+# UNCONFIRMED: how QSSLOPEN answers an ID in use or an inactive PDP context. Chosen: ERROR at
+# once (no URC).
+# UNCONFIRMED for SSL: transparent access (mode 2). Chosen: as AT+QIOPEN in the TCP/IP manual:
+# CONNECT once the handshake is done, else ERROR (which of 554/565/566 is not told); +++ or DTR
+# leave it (OK, the connection goes on in buffer mode), ATO returns to it, NO CARRIER when the
+# link closes. AT+QISWTMD stays a TCP/IP command (it answers ERROR for an SSL ID).
+SSL_ACCESS_MODES = (0, 1, 2)
 
 # --- FILE
 

@@ -64,6 +64,15 @@ class TlsConn:
         self.drop_reset = True
         self.on_open = None
 
+    def unread(self):
+        return len(self.rx)
+
+    def take_buffered(self):
+        """Everything received and not read yet, as a list of byte strings (marked read)."""
+        data = bytes(self.rx)
+        self.rx.clear()
+        return [data] if data else []
+
     def info(self):
         return {
             "state": self.state,
@@ -268,9 +277,9 @@ class TlsIO:
         c.timer.cancel()
         c.phase = None
         c.state = S_CONNECTED
-        self.update(c)
         c.on_open(c, 0)
         self._read(c)  # data that came with the end of the handshake
+        self.update(c)
 
     def _verified(self, c):
         cfg = c.cfg
@@ -300,36 +309,46 @@ class TlsIO:
             self._read(c)
         self.update(c)
 
+    def _raw_out(self, c):
+        """Transparent mode with no escape under way: received bytes go straight out."""
+        tm = self.m.tm
+        return tm.cid == c.cid and not tm.pp_count
+
     def _want_read(self, c):
         if c.sock is None or c.phase is not None:
             return False
-        if c.mode == 1:
+        if c.mode == 1 or self._raw_out(c):
             return self.m.uart.queued() + self.m.engine.held_bytes() < BACKLOG_MAX
         return len(c.rx) < self.rx_buffer
 
     def update(self, c):
-        """Watch c's socket for what it can take now."""
+        """Take what the TLS layer already holds if there is room; watch c's socket for what
+        it can take now."""
         if c.sock is None or c.phase is not None:
             return
+        if c.sock.pending() and self._want_read(c):
+            self._read(c)
+            if c.sock is None:
+                return
         mask = (_READ if self._want_read(c) else 0) | (_WRITE if c.txq else 0)
         if mask != c.sel_mask:
             self._watch(c, c.sock, mask)
 
-    def resume(self, c):
-        """Room again (a read, a drained UART): take what the TLS layer already holds."""
-        if c.sock is not None and c.phase is None and c.sock.pending() and self._want_read(c):
-            self._read(c)
-        self.update(c)
-
     def resume_all(self):
         for c in list(self.conns.values()):
-            self.resume(c)
+            self.update(c)
 
     def _read(self, c):
+        tm = self.m.tm
         while self._want_read(c):
-            n = self.push_max if c.mode == 1 else self.rx_buffer - len(c.rx)
+            if self._raw_out(c):
+                n = 65536
+            elif c.mode == 1:
+                n = self.push_max
+            else:
+                n = self.rx_buffer - len(c.rx)
             try:
-                data = c.sock.recv(min(n, 65536))
+                data = c.sock.recv(n)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 return
             except (OSError, ValueError):
@@ -337,11 +356,14 @@ class TlsIO:
             if not data:
                 return self.peer_closed(c)
             c.rx_total += len(data)
-            if c.mode == 1:
+            if self._raw_out(c):
+                self.m.faults.emit(data)
+            elif c.mode == 1:
                 self.m.engine.urc(push_urc(c.cid, data))
             else:
                 c.rx += data
-                self.announce(c)
+                if tm.cid != c.cid:  # in transparent mode an escape is under way: held
+                    self.announce(c)
             if self._drop_due(c):
                 return
 
@@ -402,11 +424,15 @@ class TlsIO:
             self._flush(c)
         self.close(c, notify=c.phase is None)
         self.conns.pop(c.cid, None)
+        self.m.tm.forget(c.cid)
 
     def peer_closed(self, c):
         """The server closed, or the link broke: state closing, +QSSLURC: "closed"."""
         self.close(c)
         c.state = S_CLOSING
+        if self.m.tm.cid == c.cid:
+            self.m.tm.no_carrier(c)
+            return
         self.m.engine.urc(b'\r\n+QSSLURC: "closed",%d\r\n' % c.cid)
 
     def break_link(self, c, reset=True):

@@ -6,7 +6,7 @@ Their failures answer a plain ERROR and leave the AT+QIGETERROR code alone (as o
 from ..errors import ParamError
 from ..limits import MAX_CONN, MAX_CTX, S_CONNECTED
 from ..params import int_at, str_at
-from ..reply import ERROR, OK, PROMPT, SEND_FAIL, SEND_OK, Reply
+from ..reply import CONNECT, DEFER, ERROR, OK, PROMPT, SEND_FAIL, SEND_OK, Reply
 from ..sslfacts import (
     ALL_CIPHERS,
     CIPHERSUITES,
@@ -87,7 +87,7 @@ def qsslcfg(m, kind, p):
 def qsslopen(m, kind, p):
     if kind == "test":
         return [
-            '+QSSLOPEN: (1-%d),%s,(0-%d),"<serveraddr>",(1-65535),(0,1)'
+            '+QSSLOPEN: (1-%d),%s,(0-%d),"<serveraddr>",(1-65535),(0-2)'
             % (MAX_CTX, _CTX_RANGE, MAX_CONN - 1)
         ]
     if kind != "write" or not 5 <= len(p) <= 6:
@@ -103,17 +103,38 @@ def qsslopen(m, kind, p):
     if m.tls.in_use(cid) or pdp not in m.contexts.active:
         raise ParamError()
     c = TlsConn(cid, pdp, ctx, host, port, mode)
-    c.on_open = lambda c, err: _opened(m, c, err)
     m.tls.conns[cid] = c
     m.loop.at(0, lambda: m.tls.open(c))
+    if mode == 2:
+        c.on_open = lambda c, err: _opened_transparent(m, c, err)
+        return DEFER
+    c.on_open = lambda c, err: _opened(m, c, err)
     return []
 
 
-def _opened(m, c, err):
-    """+QSSLOPEN: <id>,<err>; a failure frees the ID."""
-    if err and m.tls.conns.get(c.cid) is c:
+def _forget_failed(m, c):
+    if m.tls.conns.get(c.cid) is c:
         del m.tls.conns[c.cid]
+
+
+def _opened(m, c, err):
+    """Buffer and direct-push modes: +QSSLOPEN: <id>,<err> (a failure frees the ID)."""
+    if err:
+        _forget_failed(m, c)
     m.engine.urc(b"\r\n+QSSLOPEN: %d,%d\r\n" % (c.cid, err))
+
+
+def _opened_transparent(m, c, err):
+    """Transparent mode: CONNECT and the session starts, or ERROR (as AT+QIOPEN does)."""
+    if err:
+        _forget_failed(m, c)
+        m.engine.complete(ERROR)
+        return
+    if m.engine.state not in ("busy", "exec"):
+        return
+    # not complete(): held URCs and typed-ahead bytes belong to the transparent session
+    m.engine.finish(Reply([], CONNECT))
+    m.tm.enter(c)
 
 
 def _connected(m, p):
@@ -161,7 +182,7 @@ def qsslrecv(m, kind, p):
     del c.rx[: len(data)]
     if not c.rx:
         c.armed = True
-    m.tls.resume(c)
+    m.tls.update(c)
     head = b"+QSSLRECV: %d" % len(data)
     # the payload follows the header line as it is (binary), then CR LF
     return Reply([head + b"\r\n" + data if data else head], OK)
