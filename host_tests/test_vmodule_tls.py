@@ -6,6 +6,7 @@ faults of both. Unconfirmed values come from tools/vmodule/sslfacts.py.
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -207,7 +208,7 @@ def test_qsslcfg_defaults_writes_and_reboot(vm, at):
 # --------------------------------------------------------------------------- handshakes
 
 
-def test_good_ca_buffer_mode_state_and_sni(at, certs, peers):
+def test_good_ca_buffer_mode_state_and_sni(vm, at, certs, peers):
     peer = peers(certs.good)
     with_ca(at, certs, sni=1)
     assert ssl_open(at, peer.port) == 0
@@ -220,6 +221,18 @@ def test_good_ca_buffer_mode_state_and_sni(at, certs, peers):
     at.wait_urc('+QSSLURC: "recv",0')
     assert at.recv(0) == b"hello"
     assert at.recv(0) == b""
+    assert at.cmd("AT+QSSLSEND=0")[1] == b"> "  # variable length, ended by Ctrl-Z
+    at.u.send(b"abc\x1a")
+    assert at.response()[1] == b"SEND OK"
+    at.wait_urc('+QSSLURC: "recv",0')
+    assert at.recv(0, 2) == b"ab" and at.recv(0, 2) == b"c"
+    vm.fault_send_fail(1)
+    assert at.send(0, b"lost") == b"SEND FAIL"
+    assert at.send(0, b"kept") == b"SEND OK"
+    at.wait_urc('+QSSLURC: "recv",0')
+    assert at.recv(0) == b"kept"
+    assert at.cmd("AT+QSSLSEND=0,1461")[1] == b"ERROR"
+    assert at.cmd("AT+QSSLRECV=0,1501")[1] == b"ERROR"
     assert at.ok("AT+QIGETERROR") == [b"+QIGETERROR: 0, operation successfully"]
     at.ok("AT+QSSLCLOSE=0")
     assert peer.closed.wait(5)
@@ -251,6 +264,16 @@ def test_certificate_checks(at, certs, peers, server, cfg, err):
         assert at.send(0, b"ping") == b"SEND OK"
         at.wait_urc('+QSSLURC: "recv",0')
         assert at.recv(0) == b"ping"
+
+
+def test_ip_address_names_and_no_sni_by_default(at, certs, peers):
+    good, wrong = peers(certs.good), peers(certs.wrong_host)
+    with_ca(at, certs)
+    assert ssl_open(at, good.port, host="127.0.0.1") == 0  # matched with the IP address SAN
+    assert ssl_open(at, wrong.port, cid=1, host="127.0.0.1") == 566
+    at.ok("AT+QSSLCLOSE=0")  # the peer serves one client at a time
+    assert ssl_open(at, good.port, cid=2) == 0
+    assert good.sni == [None, None]  # sni 0: no server name sent
 
 
 def test_refused_and_unknown_hosts_differ_from_handshake_failures(at, certs):
@@ -294,8 +317,8 @@ def test_mutual_tls(at, certs, peers):
     assert at.send(0, b"mtls") == b"SEND OK"
     at.wait_urc('+QSSLURC: "recv",0')
     assert at.recv(0) == b"mtls"
-    subject = dict(x[0] for x in peer.client_certs[-1]["subject"])
-    assert subject.get("organizationalUnitName") or subject  # the client presented its cert
+    assert isinstance(peer.errors[0], ssl.SSLError)  # the server refused the first client
+    assert peer.client_certs[-1]["subjectAltName"] == (("DNS", "device-1"),)
 
 
 def test_connect_ids_are_shared_with_tcpip(at, certs, peers):
