@@ -363,6 +363,29 @@ def test_100kb_each_way_byte_exact(at, certs, peers, mode):
     assert at.ok("AT+QSSLRECV=0,1500") == [b""]
 
 
+@pytest.mark.parametrize("mode", [0, 1], ids=["buffer", "push"])
+def test_slow_uart_and_small_buffer_hold_the_server_back(certs, peers, mode):
+    # the module stops reading the TLS socket while its buffer or the UART is full, and takes
+    # what OpenSSL already decrypted once there is room: nothing lost, nothing reordered
+    peer = peers(certs.good, mode="sink")
+    with VirtualModule(speed=SPEED, baud=921600, rx_buffer=8192) as vm:
+        at = SslAt(vm.port)
+        at.ok("AT+QIACT=1")
+        with_ca(at, certs)
+        assert ssl_open(at, peer.port, mode=mode) == 0
+        data = os.urandom(150000)
+        peer.wait_conn().sendall(data)
+        got = bytearray()
+        deadline = time.monotonic() + 30
+        while len(got) + len(at.pushed.get(0, b"")) < len(data) and time.monotonic() < deadline:
+            if mode == 0:
+                got += at.recv(0)
+            else:
+                at.poll(0.05)
+        assert bytes(got if mode == 0 else at.pushed[0]) == data
+        at.close()
+
+
 def test_transparent_mode(at, certs, peers):
     peer = peers(certs.good)  # echo
     with_ca(at, certs)

@@ -170,6 +170,7 @@ class SslAt:
         m = _PUSH_HEAD.match(line)
         if m:
             cid, n = int(m.group(1)), int(m.group(2))
+            deadline = max(deadline, time.monotonic() + 5)  # a payload is never cut short
             self.pushed.setdefault(cid, bytearray()).extend(self._exact(n, deadline))
             assert self._exact(2, deadline) == b"\r\n"
             return None
@@ -194,7 +195,7 @@ class SslAt:
                 return lines, item
             m = _RECV_HEAD.match(item)
             if m:
-                item = self._exact(int(m.group(1)), deadline)
+                item = self._exact(int(m.group(1)), max(deadline, time.monotonic() + 5))
             lines.append(item)
 
     def ok(self, line, timeout=5.0):
