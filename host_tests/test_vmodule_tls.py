@@ -466,6 +466,22 @@ def test_remote_close_fault_and_reboot_close_ssl_links(vm, at, certs, peers):
     assert peer.closed.wait(5)
 
 
+def test_pdp_context_down_takes_its_ssl_links(vm, at, certs, peers):
+    peer = peers(certs.good)
+    with_ca(at, certs)
+    assert ssl_open(at, peer.port) == 0
+    vm.pdp_deactivate(1)
+    at.wait_urc('+QIURC: "pdpdeact",1')
+    assert at.ok("AT+QSSLSTATE=0")[0].split(b",")[5] == b"4"  # closing, no "closed" URC
+    assert peer.closed.wait(5)
+    at.ok("AT+QSSLCLOSE=0")
+    at.ok("AT+QIACT=1")
+    assert ssl_open(at, peer.port) == 0
+    at.ok("AT+QIDEACT=1")
+    assert at.ok("AT+QSSLSTATE") == []  # AT+QIDEACT frees the IDs
+    assert at.urcs == []
+
+
 # --------------------------------------------------------------------------- the program
 
 

@@ -250,7 +250,7 @@ class VirtualModule:
         return self.loop.invoke(self.conns.snapshot)
 
     def ssl_connections(self):
-        """Snapshot: {cid: dict(state, mode, ctx, unread, rx_total, tx_total, rport)}."""
+        """Snapshot: {cid: dict(state, mode, ctx, sslctx, unread, rx_total, tx_total, rport)}."""
         return self.loop.invoke(lambda: {c.cid: c.info() for c in self.tls.conns.values()})
 
     def file_list(self):

@@ -39,10 +39,10 @@ _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 class TlsConn:
     """One SSL client ID: its settings at open time, its socket and buffers."""
 
-    def __init__(self, cid, pdp, ctx, host, rport, mode):
+    def __init__(self, cid, ctx, sslctx, host, rport, mode):
         self.cid = cid
-        self.pdp = pdp
-        self.ctx = ctx  # <sslctxID>
+        self.ctx = ctx  # PDP context, as for the TCP/IP connections
+        self.sslctx = sslctx  # <sslctxID>
         self.host = host  # <serveraddr> as given: SNI and the host name checked
         self.ip = host
         self.rport = rport
@@ -50,7 +50,7 @@ class TlsConn:
         self.state = S_OPENING
         self.phase = "connect"  # "connect", "handshake", then None
         self.cfg = None  # the context's settings when the open started
-        self.sslctx = None
+        self.tls_context = None  # its ssl.SSLContext
         self.raw = None  # the TCP socket until it is wrapped
         self.sock = None  # the SSLSocket
         self.rx = bytearray()
@@ -78,6 +78,7 @@ class TlsConn:
             "state": self.state,
             "mode": self.mode,
             "ctx": self.ctx,
+            "sslctx": self.sslctx,
             "unread": len(self.rx),
             "rx_total": self.rx_total,
             "tx_total": self.tx_total,
@@ -211,7 +212,7 @@ class TlsIO:
         """Connect and handshake; c.on_open(c, err) reports the result."""
         if self.conns.get(c.cid) is not c:
             return
-        c.cfg = dict(self.contexts[c.ctx])
+        c.cfg = dict(self.contexts[c.sslctx])
         ips = self.m.dns.lookup(c.host)
         if not ips:
             return self._failed(c, ERR_DNS)
@@ -219,9 +220,9 @@ class TlsIO:
         if not is_loopback(c.ip):
             return self._failed(c, ERR_CONNECT)
         try:
-            c.sslctx = make_context(c.cfg, self.m.files)
+            c.tls_context = make_context(c.cfg, self.m.files)
         except (OSError, ValueError, KeyError):
-            c.sslctx = None  # the handshake fails, once the TCP connection is up
+            c.tls_context = None  # the handshake fails, once the TCP connection is up
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -243,11 +244,11 @@ class TlsIO:
             return self._failed(c, ERR_CONNECT)
         self.m.loop.watch(c.raw, 0, None)
         c.sel_mask = 0
-        if c.sslctx is None:
+        if c.tls_context is None:
             return self._failed(c, ERR_HANDSHAKE)
         sni = c.host if c.cfg["sni"] and _ip(c.host) is None else None
         try:
-            c.sock = c.sslctx.wrap_socket(
+            c.sock = c.tls_context.wrap_socket(
                 c.raw, server_hostname=sni, do_handshake_on_connect=False
             )
         except (OSError, ValueError):

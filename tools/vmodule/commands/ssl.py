@@ -92,17 +92,17 @@ def qsslopen(m, kind, p):
         ]
     if kind != "write" or not 5 <= len(p) <= 6:
         raise ParamError()
-    pdp = int_at(p, 0, 1, MAX_CTX)
-    ctx = int_at(p, 1, 0, SSL_CTX_COUNT - 1)
+    ctx = int_at(p, 0, 1, MAX_CTX)
+    sslctx = int_at(p, 1, 0, SSL_CTX_COUNT - 1)
     cid = int_at(p, 2, 0, MAX_CONN - 1)
     host = str_at(p, 3)
     port = int_at(p, 4, 1, 65535)
     mode = int_at(p, 5, 0, 2, 0)
     if not host or mode not in SSL_ACCESS_MODES:
         raise ParamError()
-    if m.tls.in_use(cid) or pdp not in m.contexts.active:
+    if m.tls.in_use(cid) or ctx not in m.contexts.active:
         raise ParamError()
-    c = TlsConn(cid, pdp, ctx, host, port, mode)
+    c = TlsConn(cid, ctx, sslctx, host, port, mode)
     m.tls.conns[cid] = c
     m.loop.at(0, lambda: m.tls.open(c))
     if mode == 2:
@@ -213,7 +213,7 @@ def qsslstate(m, kind, p):
         raise ParamError()
     return [
         '+QSSLSTATE: %d,"SSLClient","%s",%d,0,%d,%d,%d,%d,"uart",%d'
-        % (c.cid, c.ip, c.rport, c.state, c.pdp, c.cid, c.mode, c.ctx)
+        % (c.cid, c.ip, c.rport, c.state, c.ctx, c.cid, c.mode, c.sslctx)
         for c in conns
     ]
 
