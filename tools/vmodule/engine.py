@@ -44,11 +44,13 @@ class Prompt:
     None).
 
     done(data) sends them and returns the final result code; on_data(prompt), if given, runs
-    whenever fixed-length data arrived; secret keeps the data out of the trace.
+    whenever fixed-length data arrived; secret keeps the data out of the trace; limit caps
+    variable-length data.
     """
 
-    def __init__(self, length, done, on_data=None, secret=False):
+    def __init__(self, length, done, on_data=None, secret=False, limit=MAX_SEND):
         self.length = length
+        self.limit = limit
         self.done = done
         self.on_data = on_data
         self.secret = secret
@@ -256,8 +258,8 @@ class Engine:
 
     # --- QISEND data
 
-    def start_prompt(self, length, done, on_data=None, secret=False):
-        self.prompt = Prompt(length, done, on_data, secret)
+    def start_prompt(self, length, done, on_data=None, secret=False, limit=MAX_SEND):
+        self.prompt = Prompt(length, done, on_data, secret, limit)
         self.state = "prompt"
         return self.prompt
 
@@ -287,14 +289,14 @@ class Engine:
                 del self.inbuf[: i + 1]
                 if b == ESC:
                     self._send_result(OK)
-                elif len(buf) > MAX_SEND:
+                elif len(buf) > pr.limit:
                     self._send_result(ERROR)
                 else:
                     self._send_result(pr.done(bytes(buf)))
                 return True
         buf += self.inbuf
         self.inbuf.clear()
-        if len(buf) > MAX_SEND:
+        if len(buf) > pr.limit:
             self._send_result(ERROR)
             return True
         return False

@@ -156,7 +156,7 @@ def qsslsend(m, kind, p):
         raise ParamError()
 
     def prompt():
-        m.engine.start_prompt(length, lambda data: _send(m, c, data))
+        m.engine.start_prompt(length, lambda data: _send(m, c, data), limit=MAX_SSL_SEND)
 
     return Reply([], PROMPT, then=prompt)
 
