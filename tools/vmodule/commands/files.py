@@ -1,4 +1,14 @@
-"""FILE commands: AT+QFUPL (upload after CONNECT), AT+QFLST, AT+QFDEL, AT+QFLDS."""
+"""FILE commands: AT+QFUPL (upload after CONNECT), AT+QFLST, AT+QFDEL, AT+QFLDS.
+
+AT+QFUPL="[UFS:|RAM:]<name>"[,<size>=10240[,<timeout_s>=5[,<ackmode>=0]]]
+    -> CONNECT, then exactly <size> raw bytes (ackmode 1: "A" after each full 1024)
+    -> +QFUPL: <size>,<xor16 checksum, lower-case hex> / OK
+    -> +CME ERROR: 407 (exists) 420 (no space) 406 (bad name) 400 (bad value)
+       421 (no input for <timeout_s>: the bytes so far stay in the file)
+AT+QFLST[="<pattern>"]  -> +QFLST: "UFS:<name>",<size> per file / OK; a missing exact name 405
+AT+QFDEL="<name>"|"*"|"RAM:*" -> OK, or +CME ERROR: 405
+AT+QFLDS="UFS"|"RAM" -> +QFLDS: <free>,<total> / OK;  AT+QFLDS -> +QFLDS: <used>,<count> (UFS)
+"""
 
 from ..errors import CmeError, ParamError
 from ..files import qf_checksum, split_name

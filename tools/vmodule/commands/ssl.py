@@ -1,5 +1,16 @@
 """SSL commands: AT+QSSLCFG, AT+QSSLOPEN, AT+QSSLSEND, AT+QSSLRECV, AT+QSSLCLOSE, AT+QSSLSTATE.
 
+AT+QSSLCFG="<type>",<sslctx 0-5>[,<value>] -> +QSSLCFG: "<type>",<sslctx>,<value> / OK, or OK
+AT+QSSLOPEN=<ctx>,<sslctx>,<id>,"<host>",<port>[,<mode>=0]
+    modes 0/1: OK, then +QSSLOPEN: <id>,<err> (0; 566 handshake/certificate; 554 connection
+    refused; 565 unknown name; a failure frees the ID). Mode 2: CONNECT, or ERROR.
+AT+QSSLSEND=<id>,<1-1460> -> "> ", the bytes -> SEND OK | SEND FAIL | ERROR
+    (AT+QSSLSEND=<id>: data ended by Ctrl-Z, ESC cancels)
+AT+QSSLRECV=<id>,<1-1500> -> +QSSLRECV: <n> CR LF <n bytes> CR LF / OK
+AT+QSSLCLOSE=<id>[,<timeout>] -> OK;  AT+QSSLSTATE[=<id>] -> +QSSLSTATE: <id>,"SSLClient",
+    "<ip>",<port>,0,<state 1|2|4>,<ctx>,<id>,<mode>,"uart",<sslctx> per connection / OK
+URCs: +QSSLURC: "recv",<id> (buffer mode, when data comes into an empty buffer);
+    +QSSLURC: "recv",<id>,<n> CR LF <n bytes> CR LF (direct push); +QSSLURC: "closed",<id>.
 Their failures answer a plain ERROR and leave the AT+QIGETERROR code alone (as on EG800K).
 """
 
