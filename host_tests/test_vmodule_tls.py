@@ -16,6 +16,7 @@ from tlskit import Certs, SslAt, TLSPeer
 from virtual_module import VirtualModule
 from vmkit import SPEED, Uart, free_port, real
 from vmodule.files import FileStore, qf_checksum
+from vmodule.tls import host_matches
 
 KB100 = 100 * 1024
 
@@ -170,6 +171,15 @@ def test_upload_corrupted_on_the_line_shows_in_the_checksum(vm):
     at.ok('AT+QFDEL="ca.pem"')
     assert at.upload("ca.pem", data) == (len(data), qf_checksum(data))  # one upload only
     at.close()
+
+
+def test_host_name_rule():
+    info = {"subjectAltName": (("DNS", "*.example.com"), ("DNS", "Host.test"),
+                               ("IP Address", "127.0.0.1"))}  # fmt: skip
+    assert host_matches(info, "a.example.com") and host_matches(info, "host.test.")
+    assert not host_matches(info, "a.b.example.com") and not host_matches(info, "example.com")
+    assert host_matches(info, "127.0.0.1") and not host_matches(info, "127.0.0.2")
+    assert not host_matches({"subject": ()}, "host.test")  # no SAN: no match (no CN fallback)
 
 
 # --------------------------------------------------------------------------- SSL configuration
