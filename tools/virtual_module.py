@@ -34,6 +34,20 @@ Choices made where the manual is silent:
 * PWRKEY powers the module off only when ``pwrkey_off_ms`` is given.
 * Command lines are terminated by CR; a following LF is accepted (and echoed); leading control
   characters are ignored; lines not starting with AT are ignored (echo only).
+
+SSL and FILE commands (../shared/spec/ssl-file-at-notes.md; every value the notes leave
+unconfirmed is in vmodule/sslfacts.py with the reading chosen):
+
+* AT+QFUPL/QFLST/QFDEL/QFLDS work on a file store with UFS (flash: kept over reboots, and given
+  to a new module with ``files=``) and RAM (emptied by reboots). Uploads answer
+  ``+QFUPL: <size>,<checksum>`` with the manual's 16-bit XOR checksum in lower-case hex.
+* AT+QSSLOPEN makes a real TLS connection (Python's ssl, TLS 1.0-1.2, the RSA suites of the
+  BG96 list) to a loopback server, verifying it with the CA file of the context as seclevel,
+  checkhost and ignorelocaltime say (dates on the module's clock); a failed handshake is
+  ``+QSSLOPEN: <id>,566``, a refused connection 554. SSL client IDs share the 12 connect IDs
+  with AT+QIOPEN. Access modes 0 (buffer), 1 (direct push) and 2 (transparent, as for
+  AT+QIOPEN: CONNECT or ERROR, +++/DTR, ATO, NO CARRIER).
+* QSSLCFG settings return to their defaults on every reboot.
 """
 
 import sys

@@ -5,8 +5,15 @@ import signal
 import sys
 import threading
 
+from .files import FileStore, split_name
 from .limits import MAX_READ
 from .module import VirtualModule
+
+DESCRIPTION = """\
+Virtual Quectel UC20/EC2x module on loopback: the TCP/IP AT commands, the FILE commands
+(AT+QFUPL/QFLST/QFDEL/QFLDS: UFS kept over reboots, RAM: not) and the SSL commands
+(AT+QSSLCFG/OPEN/SEND/RECV/CLOSE/STATE: real TLS by Python's ssl, the module as the client,
+verifying servers with the CA file uploaded to it)."""
 
 FAULT_HELP = """\
 fault commands (--fault CMD, or one per line on stdin):
@@ -16,10 +23,13 @@ fault commands (--fault CMD, or one per line on stdin):
   split N,N,...                  write the next output in chunks of these sizes
   urc TEXT                       emit a URC now, e.g. urc +QIURC: "closed",0
   urcmid TEXT                    put a URC inside the next response (between its lines)
-  sendfail N                     the next N AT+QISEND answer SEND FAIL
+  sendfail N                     the next N AT+QISEND / AT+QSSLSEND answer SEND FAIL
   unacked N                      the next N sent bytes stay unacknowledged
   openfail CODE [N]              the next N AT+QIOPEN fail with <err> CODE
-  close CID                      the peer closes connection CID (+QIURC: "closed")
+  close CID                      the peer closes connection CID (+QIURC: / +QSSLURC: "closed")
+  tlsdrop CID [AFTER]            SSL link CID breaks (TCP reset) after AFTER more bytes
+  tlsclose CID [AFTER]           SSL link CID closes cleanly after AFTER more bytes
+  corrupt N                      the next N AT+QFUPL uploads store one flipped bit
   pdpdeact CTX                   the network deactivates context CTX
   reboot                         reboot the module (RDY after boot time)
   error PREFIX CODE [N]          commands starting with PREFIX answer ERROR (QIGETERROR CODE)
@@ -62,6 +72,11 @@ def apply_fault_command(vm, line, out=None):
             vm.fault_open_fail(int(a[0]), int(a[1]) if len(a) > 1 else 1)
         elif cmd == "close":
             vm.remote_close(int(arg))
+        elif cmd in ("tlsdrop", "tlsclose"):
+            after = int(a[1]) if len(a) > 1 else 0
+            vm.fault_tls_drop(int(a[0]), after, reset=cmd == "tlsdrop")
+        elif cmd == "corrupt":
+            vm.fault_upload_corrupt(int(arg or 1))
         elif cmd == "pdpdeact":
             vm.pdp_deactivate(int(arg or 1))
         elif cmd == "reboot":
@@ -83,8 +98,15 @@ def apply_fault_command(vm, line, out=None):
         elif cmd == "state":
             if out:
                 out(
-                    "power %s status %d contexts %s connections %s"
-                    % (vm.power_state, vm.status, vm.active_contexts(), vm.connections())
+                    "power %s status %d contexts %s connections %s ssl %s files %s"
+                    % (
+                        vm.power_state,
+                        vm.status,
+                        vm.active_contexts(),
+                        vm.connections(),
+                        vm.ssl_connections(),
+                        vm.file_list(),
+                    )  # fmt: skip
                 )
         else:
             return False
@@ -100,7 +122,7 @@ def _hostport(s):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(
-        description="Virtual Quectel UC20/EC2x module (TCP/IP AT commands) on loopback.",
+        description=DESCRIPTION,
         epilog=FAULT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -133,6 +155,13 @@ def main(argv=None):
     )
     ap.add_argument("--qiact-ms", type=float, default=500, help="AT+QIACT duration (module ms)")
     ap.add_argument("--ip", default="10.7.157.1", help="IP address of context 1")
+    ap.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="put a file in the module's store at start, e.g. UFS:ca.pem=ca.pem (repeatable)",
+    )
     ap.add_argument("--sim", default="READY", help='SIM state: READY, absent, "SIM PIN"')
     ap.add_argument("--seed", type=int, default=None, help="random seed (garble fault)")
     ap.add_argument("--push-max", type=int, default=MAX_READ,
@@ -147,11 +176,18 @@ def main(argv=None):
     host, port = _hostport(args.listen)
     pin_host, pin_port = _hostport(args.pins) if args.pins else (host, 0)
     log = (lambda m: sys.stderr.write(m + "\n")) if args.verbose else None
+    files = FileStore()
+    for item in args.file:
+        name, _, path = item.partition("=")
+        drive, fname = split_name(name)
+        with open(path, "rb") as f:
+            files.drive(drive).files[fname] = f.read()
     vm = VirtualModule(
         host=host, port=port, pin_port=pin_port, speed=args.speed, baud=args.baud,
         powered=not args.off, boot_ms=args.boot_ms, pwrkey_on_ms=args.pwrkey_on_ms,
         qiact_ms=args.qiact_ms, dns=dns, ip=args.ip, pwrkey_off_ms=args.pwrkey_off_ms,
         sim=args.sim, seed=args.seed, log=log, pin_host=pin_host, push_max=args.push_max,
+        files=files,
     )  # fmt: skip
     vm.start()
     for f in args.fault:

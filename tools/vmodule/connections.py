@@ -74,10 +74,10 @@ class Conn:
 class Connections(dict):
     """cid -> Conn."""
 
-    def free_cid(self):
-        """The highest free ID (incoming connections take it), or None."""
+    def free_cid(self, others=()):
+        """The highest ID free here and in others (incoming connections take it), or None."""
         for cid in range(MAX_CONN - 1, -1, -1):
-            if cid not in self:
+            if cid not in self and cid not in others:
                 return cid
         return None
 

@@ -40,14 +40,20 @@ def parse_line(text):
 
 
 class Prompt:
-    """AT+QISEND waiting for data: length bytes, or up to Ctrl-Z (length None).
+    """AT+QISEND (or QSSLSEND, QFUPL) waiting for data: length bytes, or up to Ctrl-Z (length
+    None).
 
-    done(data) sends them and returns the final result code.
+    done(data) sends them and returns the final result code; on_data(prompt), if given, runs
+    whenever fixed-length data arrived; secret keeps the data out of the trace; limit caps
+    variable-length data.
     """
 
-    def __init__(self, length, done):
+    def __init__(self, length, done, on_data=None, secret=False, limit=MAX_SEND):
         self.length = length
+        self.limit = limit
         self.done = done
+        self.on_data = on_data
+        self.secret = secret
         self.buf = bytearray()
 
 
@@ -85,7 +91,10 @@ class Engine:
         m = self.m
         if not m.power.on() or m.faults.silent():
             return
-        m.loop.trace("-> %r" % (redact(bytes(data[:200])),))
+        if self.state == "prompt" and self.prompt.secret:
+            m.loop.trace("-> <%d bytes of a file>" % len(data))
+        else:
+            m.loop.trace("-> %r" % (redact(bytes(data[:200])),))
         if m.tm.cid is not None:
             m.tm.input(data, m.loop.now_ms())
             return
@@ -249,9 +258,15 @@ class Engine:
 
     # --- QISEND data
 
-    def start_prompt(self, length, done):
-        self.prompt = Prompt(length, done)
+    def start_prompt(self, length, done, on_data=None, secret=False, limit=MAX_SEND):
+        self.prompt = Prompt(length, done, on_data, secret, limit)
         self.state = "prompt"
+        return self.prompt
+
+    def end_prompt(self, final):
+        """End the data of the prompt early (an upload timed out) with this final result."""
+        self._send_result(final)
+        self.process()
 
     def _prompt_input(self):
         """Consume payload bytes for AT+QISEND. Returns True when the send is complete."""
@@ -261,6 +276,8 @@ class Engine:
             take = self.inbuf[: pr.length - len(buf)]
             buf += take
             del self.inbuf[: len(take)]
+            if take and pr.on_data is not None:
+                pr.on_data(pr)
             if len(buf) < pr.length:
                 return False
             self._send_result(pr.done(bytes(buf)))
@@ -272,14 +289,14 @@ class Engine:
                 del self.inbuf[: i + 1]
                 if b == ESC:
                     self._send_result(OK)
-                elif len(buf) > MAX_SEND:
+                elif len(buf) > pr.limit:
                     self._send_result(ERROR)
                 else:
                     self._send_result(pr.done(bytes(buf)))
                 return True
         buf += self.inbuf
         self.inbuf.clear()
-        if len(buf) > MAX_SEND:
+        if len(buf) > pr.limit:
             self._send_result(ERROR)
             return True
         return False

@@ -1,5 +1,7 @@
 """Error codes of the manual and the exceptions command handlers raise for them."""
 
+from .sslfacts import FILE_ERROR_TEXT
+
 # Chapter 3 of the manual (lower case, as AT+QIGETERROR prints them in example 4.9).
 ERROR_TEXT = {
     0: "operation successfully",
@@ -38,6 +40,7 @@ CME_TEXT = {
     30: "no network service",
     50: "incorrect parameters",
     100: "unknown",
+    **FILE_ERROR_TEXT,
 }
 
 

@@ -27,6 +27,7 @@ class Faults:
         self.unacked = 0
         self.open_fail = []  # [code, count]
         self.deaf_escape = False  # transparent mode: "+++" and DTR are payload, never an exit
+        self.corrupt = 0  # uploads (AT+QFUPL) to corrupt
 
     def silence(self, ms):
         """Answer nothing (and ignore input) for ms module time; None: until clear()."""
@@ -87,6 +88,14 @@ class Faults:
             self.send_fail -= 1
             return True
         return False
+
+    def take_corrupt(self, data):
+        """The bytes of an upload as stored: one bit flipped while the corrupt fault lasts."""
+        if not self.corrupt or not data:
+            return data
+        self.corrupt -= 1
+        i = self.rand.randrange(len(data))
+        return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
 
     def take_unacked(self, n):
         """How many of n sent bytes stay unacknowledged."""

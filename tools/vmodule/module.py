@@ -11,12 +11,14 @@ from .contexts import Contexts
 from .dns import DNSTable
 from .engine import Engine
 from .faults import Faults
+from .files import FileStore
 from .limits import MAX_READ
 from .loop import Loop
 from .network import Network
 from .pins import PinServer
 from .power import Power
 from .sockets import SocketIO
+from .tls import TlsConn, TlsIO
 from .transparent import Transparent
 from .uart import UARTServer
 
@@ -58,6 +60,7 @@ class VirtualModule:
         push_max=MAX_READ,
         seed=None,
         log=None,
+        files=None,
     ):
         self.host = host
         self.pin_host = pin_host or host
@@ -82,6 +85,9 @@ class VirtualModule:
         self.contexts = Contexts(ip)
         self.conns = Connections()
         self.sockets = SocketIO(self, rx_buffer, send_buffer, push_max)
+        # flash: kept over reboots, and handed to a new module when given
+        self.files = files if files is not None else FileStore()
+        self.tls = TlsIO(self, rx_buffer, send_buffer, push_max)
         self.tm = Transparent(self)
         commands = {name: self._bind(fn) for name, fn in TABLE.items()}
         commands["+QISEND"] = self._h_qisend
@@ -89,10 +95,23 @@ class VirtualModule:
         self.engine = Engine(self, commands, basic, TCPIP)
 
         self.uart.on_input = self.engine.input
-        self.uart.on_drain = self.sockets.resume_readers
+        self.uart.on_drain = self._drained
         self.pins.on_pin = self._pin_set
         self.pins.on_gone = self._pins_gone
         self.loop.before_wait = self.uart.flush
+
+    def conn(self, cid):
+        """The connection (TCP/IP or SSL: they share the IDs) with this ID, or None."""
+        c = self.conns.get(cid)
+        return c if c is not None else self.tls.conns.get(cid)
+
+    def io_of(self, c):
+        """What moves connection c's data: the TLS layer or the plain sockets."""
+        return self.tls if isinstance(c, TlsConn) else self.sockets
+
+    def _drained(self):
+        self.sockets.resume_readers()
+        self.tls.resume_all()
 
     def _bind(self, fn):
         return lambda kind, p: fn(self, kind, p)
@@ -124,6 +143,7 @@ class VirtualModule:
         self.loop.stop()
         for c in list(self.conns.values()):
             self.sockets.close(c)
+        self.tls.close_all()
         self.uart.close()
         self.pins.close()
         self.loop.close()
@@ -140,6 +160,8 @@ class VirtualModule:
         for c in list(self.conns.values()):
             self.sockets.close(c)
         self.conns.clear()
+        self.tls.shutdown()
+        self.files.power_lost()
         self.engine.reset()
         self.net.reset()
         self.contexts.reset()
@@ -227,6 +249,14 @@ class VirtualModule:
         """Snapshot: {cid: dict(kind, state, mode, ctx, unread, tx_total, lport, ip, rport)}."""
         return self.loop.invoke(self.conns.snapshot)
 
+    def ssl_connections(self):
+        """Snapshot: {cid: dict(state, mode, ctx, sslctx, unread, rx_total, tx_total, rport)}."""
+        return self.loop.invoke(lambda: {c.cid: c.info() for c in self.tls.conns.values()})
+
+    def file_list(self):
+        """Snapshot of the file store: {"UFS:name": size}."""
+        return self.loop.invoke(self.files.listing)
+
     def active_contexts(self):
         return sorted(self.contexts.active)
 
@@ -236,6 +266,8 @@ class VirtualModule:
         def do():
             for c in self.conns.values():
                 c.unacked_extra = 0
+            for c in self.tls.conns.values():
+                c.drop_at = None
             self.faults.clear()
 
         self.loop.invoke(do)
@@ -275,7 +307,7 @@ class VirtualModule:
         self.loop.invoke(do)
 
     def fault_send_fail(self, n):
-        """The next n AT+QISEND data transfers answer SEND FAIL (data discarded)."""
+        """The next n AT+QISEND / AT+QSSLSEND data transfers answer SEND FAIL (data discarded)."""
         self.loop.invoke(setattr, self.faults, "send_fail", int(n))
 
     def fault_unacked(self, n):
@@ -287,15 +319,41 @@ class VirtualModule:
         self.loop.invoke(self.faults.open_fail.append, [int(code), int(count)])
 
     def remote_close(self, cid):
-        """Close connection cid's real socket as if the peer closed it. Returns False if unused."""
+        """Close connection cid's real socket as if the peer closed it. Returns False if unused.
+
+        For an SSL connection: the link closes cleanly (close_notify), +QSSLURC: "closed".
+        """
         return self.loop.invoke(self._remote_close, cid)
 
     def _remote_close(self, cid):
+        if cid in self.tls.conns:
+            return self.tls.break_link(self.tls.conns[cid], reset=False)
         c = self.conns.get(cid)
         if c is None or c.sock is None:
             return False
         self.sockets.peer_closed(c)
         return True
+
+    def fault_tls_drop(self, cid, after=0, reset=True):
+        """SSL connection cid breaks once `after` more bytes went through it (either way):
+        reset (TCP RST, no close_notify) or a clean close; +QSSLURC: "closed" either way.
+        Returns False if cid is not an open SSL connection."""
+
+        def do():
+            c = self.tls.conns.get(cid)
+            if c is None or c.sock is None or c.phase is not None:
+                return False
+            if after <= 0:
+                return self.tls.break_link(c, reset)
+            c.drop_at = c.rx_total + c.tx_total + int(after)
+            c.drop_reset = reset
+            return True
+
+        return self.loop.invoke(do)
+
+    def fault_upload_corrupt(self, n=1):
+        """The next n AT+QFUPL uploads store one corrupted bit (their checksum differs)."""
+        self.loop.invoke(setattr, self.faults, "corrupt", int(n))
 
     def pdp_deactivate(self, ctx=1):
         """The network deactivates context ctx: +QIURC: "pdpdeact",ctx; its sockets close."""

@@ -240,7 +240,7 @@ class SocketIO:
             s, (ip, port) = lc.sock.accept()
         except OSError:
             return
-        cid = self.m.conns.free_cid()
+        cid = self.m.conns.free_cid(self.m.tls.conns)
         if cid is None:
             s.close()
             self.m.engine.urc(b'\r\n+QIURC: "incoming full"\r\n')

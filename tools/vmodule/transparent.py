@@ -7,7 +7,7 @@ from .reply import NO_CARRIER, OK
 class Transparent:
     """cid: the connection in transparent mode (None: command mode); last: the one ATO resumes.
 
-    m is the module: its conns, sockets, engine and fault layer.
+    m is the module: its connections (TCP/IP or SSL) and their IO, engine and fault layer.
     """
 
     def __init__(self, m):
@@ -29,7 +29,7 @@ class Transparent:
 
     def resumable(self):
         """The connection ATO returns to, or None."""
-        c = self.m.conns.get(self.last) if self.last is not None else None
+        c = self.m.conn(self.last)
         if c is None or c.state != S_CONNECTED or c.sock is None:
             return None
         return c
@@ -54,7 +54,7 @@ class Transparent:
         typed = m.engine.take_input()
         if typed:
             self.input(typed, self.last_in)
-        m.sockets.update(c)
+        m.io_of(c).update(c)
 
     def dtr(self, old, level):
         heeded = self.dtr_mode in (1, 2) and not self.m.faults.deaf_escape
@@ -63,7 +63,7 @@ class Transparent:
 
     def input(self, data, t):
         """Bytes from the host at module time t."""
-        c = self.m.conns.get(self.cid)
+        c = self.m.conn(self.cid)
         payload = bytearray()
         i = 0
         n = len(data)
@@ -99,11 +99,11 @@ class Transparent:
         if self._pp_timer is not None:
             self._pp_timer.cancel()
             self._pp_timer = None
-        c = self.m.conns.get(self.cid) if self.cid is not None else None
+        c = self.m.conn(self.cid)
         if c is not None:
             for data in c.take_buffered():
                 self.m.faults.emit(data)
-            self.m.sockets.update(c)
+            self.m.io_of(c).update(c)
         return plus
 
     def _pp_expire(self):
@@ -111,7 +111,7 @@ class Transparent:
         if self.cid is None or self.pp_count >= 3:
             return
         plus = self._pp_abort()
-        c = self.m.conns.get(self.cid)
+        c = self.m.conn(self.cid)
         if c is not None:
             self._feed(c, plus)
 
@@ -125,7 +125,7 @@ class Transparent:
     def exit(self, escape=False):
         """Leave transparent mode (by +++ or DTR): OK, connection now in buffer mode."""
         m = self.m
-        c = m.conns.get(self.cid)
+        c = m.conn(self.cid)
         if not escape and self.pp_count:
             plus = b"+" * self.pp_count
             self.pp_count = 0
@@ -141,8 +141,8 @@ class Transparent:
         if c is not None:
             c.mode = 0
             c.armed = True
-            m.sockets.announce(c)
-            m.sockets.update(c)
+            m.io_of(c).announce(c)
+            m.io_of(c).update(c)
         m.engine.set_idle()
 
     def no_carrier(self, c):
@@ -186,6 +186,6 @@ class Transparent:
             self._send(c, data)
 
     def _send(self, c, data):
-        if c.sock is None or self.m.conns.get(c.cid) is not c:
+        if c.sock is None or self.m.conn(c.cid) is not c:
             return
-        self.m.sockets.send(c, data)
+        self.m.io_of(c).send(c, data)

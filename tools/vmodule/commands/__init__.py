@@ -6,10 +6,10 @@ lines or a reply.Reply), or reply.DEFER when it answers later. Basic commands (A
 ATO ...) are handler(m, tail).
 """
 
-from . import clock, data, dns, general, pdp, ping, sockets
+from . import clock, data, dns, files, general, pdp, ping, sockets, ssl
 
 TABLE = {}
-for _family in (general, clock, pdp, dns, ping, sockets, data):
+for _family in (general, clock, pdp, dns, ping, sockets, data, files, ssl):
     TABLE.update(_family.COMMANDS)
 
 BASIC = general.BASIC

@@ -86,18 +86,23 @@ def deactivate(m, ctx):
         if c.ctx == ctx:
             m.sockets.close(c)
             del m.conns[c.cid]
+    for c in list(m.tls.conns.values()):
+        if c.ctx == ctx:
+            m.tls.close(c)
+            del m.tls.conns[c.cid]
 
 
 def deactivated_by_network(m, ctx):
-    """+QIURC: "pdpdeact": the sockets close and stay in state 4 (closing)."""
+    """+QIURC: "pdpdeact": the sockets (TCP/IP and SSL) close and stay in state 4 (closing)."""
     if ctx not in m.contexts.active:
         return
     del m.contexts.active[ctx]
-    if m.tm.cid is not None and m.conns[m.tm.cid].ctx == ctx:
-        m.tm.no_carrier(m.conns[m.tm.cid])
-    for c in list(m.conns.values()):
+    t = m.conn(m.tm.cid)
+    if t is not None and t.ctx == ctx:
+        m.tm.no_carrier(t)
+    for c in list(m.conns.values()) + list(m.tls.conns.values()):
         if c.ctx == ctx:
-            m.sockets.close(c)
+            m.io_of(c).close(c)
             c.state = S_CLOSING
     m.engine.urc(b'\r\n+QIURC: "pdpdeact",%d\r\n' % ctx)
 

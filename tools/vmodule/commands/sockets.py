@@ -38,7 +38,7 @@ def qiopen(m, kind, p):
     rport = int_at(p, 4, 0, 65535)
     lport = int_at(p, 5, 0, 65535, 0)
     mode = int_at(p, 6, 0, 2, 0)
-    if cid in m.conns:
+    if cid in m.conns or cid in m.tls.conns:  # the SSL client IDs are the same 12
         raise TcpError(562)
     if ctx not in m.contexts.active:
         raise TcpError(566)
