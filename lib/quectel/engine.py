@@ -64,6 +64,7 @@ _PIECE = const(256)
 # Longest idle wait in one piece: conditions that no UART byte announces (a pin, a scheduled
 # timer callback) are looked at this often.
 _IDLE_MS = const(20)
+_TICK_MS = const(10000)  # progress reports of a long command come this often
 _QIRD = b"+QIRD:"
 
 
@@ -609,12 +610,21 @@ class ATEngine:
         self._sink = sink
         self._begin(cmd, len(cmd), info, connect or sink is not None)
 
-    def g_command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
-        """`command` as a generator procedure (see `run`)."""
+    def g_command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None,
+                  tick=None):  # fmt: skip
+        """`command` as a generator procedure (see `run`); `tick(ms)` is called every
+        _TICK_MS the command has been waiting (progress reports during a long QIACT)."""
         self.start(cmd, info, connect, sink)
-        if not (yield (self.finished_fn, timeout_ms)):
-            self.abort()
-            raise ATTimeout(_name(cmd), timeout_ms)
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        wait = timeout_ms if tick is None else min(timeout_ms, _TICK_MS)
+        while not (yield (self.finished_fn, wait)):
+            spent = clock.ticks_diff(clock.ticks_ms(), t0)
+            if spent >= timeout_ms:
+                self.abort()
+                raise ATTimeout(_name(cmd), timeout_ms)
+            tick(spent)
+            wait = min(timeout_ms - spent, _TICK_MS)
         if self.needs_reason(cmd):
             raise (yield from self.g_reason(cmd))
         return self.end(cmd)
