@@ -45,7 +45,7 @@ def test_no_package_url_climbs_out_of_its_directory():
             pkg = json.load(f)
         for _, url in pkg["urls"]:
             assert ".." not in url.split("/"), (rel, url)
-        for dep, ref in pkg["deps"]:
+        for dep, _ref in pkg["deps"]:
             assert dep.startswith("github:" + mpy_package.GITHUB_REPO), (rel, dep)
 
 
@@ -99,7 +99,8 @@ def mip_install(url, target):
 
 
 # Runs with only the install target and the virtual board's machine module on its path.
-USE = """
+USE = (
+    """
 import os
 import machine
 import quectel, quectel.socket, quectel.aio
@@ -118,7 +119,9 @@ while len(got) < 16:
 s.close()
 m.disconnect()
 print("echoed", got, "aio", quectel.aio.AModem.__name__)
-""" % SPEED
+"""
+    % SPEED
+)
 
 
 def use_installed(target, echo):

@@ -95,12 +95,10 @@ def build(dst):
     def mpy(name):
         return "quectel/" + name[:-3] + ".mpy"
 
-    for name in core:
-        compile_to(os.path.join(SOURCES, name), os.path.join(dst, TREE, mpy(name)),
-                   "quectel/" + name)  # fmt: skip
-    for name in aio:
-        compile_to(os.path.join(SOURCES, name),
-                   os.path.join(dst, TREE, "quectel-aio", mpy(name)), "quectel/" + name)  # fmt: skip
+    for sub, names in (("", core), ("quectel-aio", aio)):
+        for name in names:
+            out = os.path.join(dst, TREE, sub, mpy(name))
+            compile_to(os.path.join(SOURCES, name), out, "quectel/" + name)
     files = {
         os.path.join(TREE, "package.json"): package_json(
             [[mpy(n), mpy(n)] for n in core], [], ver
@@ -112,7 +110,9 @@ def build(dst):
             [["quectel/" + n, "lib/quectel/" + n] for n in core], [], ver
         ),
         os.path.join("lib", "quectel-aio", "package.json"): package_json(
-            [["quectel/" + n, github("lib/quectel/" + n)] for n in aio], [[github(), DEPS_REF]], ver
+            [["quectel/" + n, github("lib/quectel/" + n)] for n in aio],
+            [[github(), DEPS_REF]],
+            ver,
         ),
     }
     for rel, text in files.items():
