@@ -2,12 +2,9 @@
 MicroPython's own mip (the unix port's frozen module) from this tree served on loopback, then
 works from the install target alone."""
 
-import functools
-import http.server
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -16,6 +13,7 @@ BIN = os.path.dirname(sys.executable)
 MICROPYTHON = os.path.join(BIN, "micropython")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import mpy_package  # noqa: E402
+from repo_http import serve_repo  # noqa: E402
 
 SPEED = 50
 
@@ -49,44 +47,10 @@ def test_no_package_url_climbs_out_of_its_directory():
             assert dep.startswith("github:" + mpy_package.GITHUB_REPO), (rel, dep)
 
 
-class _Repo(http.server.SimpleHTTPRequestHandler):
-    """Serves the repository; in package.json files the repository's github: URLs become
-    this server's (mip fetches github: from the Internet)."""
-
-    base = ""
-    fetched = []
-
-    def do_GET(self):
-        self.fetched.append(self.path)
-        if not self.path.endswith(".json"):
-            return super().do_GET()
-        path = self.translate_path(self.path)
-        if not os.path.isfile(path):
-            return self.send_error(404)
-        with open(path) as f:
-            body = f.read().replace("github:" + mpy_package.GITHUB_REPO, self.base).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def repo_server():
-    handler = type("Handler", (_Repo,), {"fetched": []})
-    srv = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=ROOT)
-    )
-    handler.base = "http://127.0.0.1:%d" % srv.server_address[1]
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield handler
-    srv.shutdown()
-    srv.server_close()
+def repo_url():
+    with serve_repo() as url:
+        yield url
 
 
 def mip_install(url, target):
@@ -149,18 +113,18 @@ def core_names(ext):
     [("mpy/quectel-aio", ".mpy"), ("lib/quectel-aio", ".py")],
     ids=["mpy", "py"],
 )
-def test_aio_extension_installs_with_the_core_and_works(package, ext, repo_server, echo,
+def test_aio_extension_installs_with_the_core_and_works(package, ext, repo_url, echo,
                                                         tmp_path):  # fmt: skip
     target = str(tmp_path / "lib")
-    files = mip_install("%s/%s/package.json" % (repo_server.base, package), target)
+    files = mip_install("%s/%s/package.json" % (repo_url, package), target)
     assert files == sorted(core_names(ext) + ["quectel/aio" + ext])
     out = use_installed(target, echo)
     assert "quectel/__init__" + ext in out
 
 
-def test_core_installs_alone_as_mpy(repo_server, tmp_path):
+def test_core_installs_alone_as_mpy(repo_url, tmp_path):
     target = str(tmp_path / "lib")
-    files = mip_install(repo_server.base + "/mpy/package.json", target)
+    files = mip_install(repo_url + "/mpy/package.json", target)
     assert files == sorted(core_names(".mpy"))
     code = "import quectel, quectel.socket\nprint(quectel.__version__)"
     out = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, timeout=60,

@@ -31,7 +31,7 @@ def test_package_json_lists_every_core_file():
 
 
 def test_manifest_lists_every_core_file():
-    with open(os.path.join(ROOT, "lib", "manifest.py")) as f:
+    with open(os.path.join(ROOT, "lib", "quectel-core", "manifest.py")) as f:
         text = f.read()
     for name in CORE:
         if name not in EXTENSIONS:
