@@ -34,14 +34,15 @@ def test_check_names_a_stale_file(tmp_path):
     assert "not produced by the sources (stale): mpy/quectel/errors.mpy" in diff
 
 
-def test_no_package_url_climbs_out_of_its_directory():
+def test_package_urls_are_github_urls_of_this_repository():
     import json
 
     for rel in ("package.json", "mpy/package.json", "mpy/quectel-aio/package.json",
                 "lib/quectel-aio/package.json"):  # fmt: skip
         with open(os.path.join(ROOT, rel)) as f:
             pkg = json.load(f)
-        for _, url in pkg["urls"]:
+        for _, url in pkg["urls"]:  # absolute: older mips resolve no relative URL
+            assert url.startswith("github:%s/" % mpy_package.GITHUB_REPO), (rel, url)
             assert ".." not in url.split("/"), (rel, url)
         for dep, _ref in pkg["deps"]:
             assert dep.startswith("github:" + mpy_package.GITHUB_REPO), (rel, dep)

@@ -24,7 +24,8 @@ def test_package_json_lists_every_core_file():
         pkg = json.load(f)
     listed = sorted(os.path.basename(src) for _, src in pkg["urls"])
     assert listed == [f for f in CORE if f not in EXTENSIONS]
-    for dest, src in pkg["urls"]:
+    for dest, url in pkg["urls"]:
+        src = url.split("/", 2)[2]  # github:<owner>/<repo>/<path>
         assert os.path.exists(os.path.join(ROOT, src)) and dest == "quectel/" + os.path.basename(
             src
         )

@@ -13,8 +13,9 @@ tools/requirements.txt), so one tree serves every architecture. Installs:
     mpremote mip install github:OWNER/REPO                  the core as .py sources
     mpremote mip install github:OWNER/REPO/lib/quectel-aio  the extension as .py (+ the core)
 
-Package URLs are relative to their package.json (mip resolves them there); a dependency on
-another package of this repository is a `github:` URL, GITHUB_REPO below.
+Every URL is a `github:` URL of GITHUB_REPO below, not one relative to its package.json: the
+mip of MicroPython 1.23 and 1.24 (and mpremote before 1.25) resolves no relative URL. mip
+fetches each file at the version asked for (`...@v0.2.0`); dependencies at DEPS_REF.
 """
 
 import argparse
@@ -101,13 +102,15 @@ def build(dst):
             compile_to(os.path.join(SOURCES, name), out, "quectel/" + name)
     files = {
         os.path.join(TREE, "package.json"): package_json(
-            [[mpy(n), mpy(n)] for n in core], [], ver
+            [[mpy(n), github(TREE + "/" + mpy(n))] for n in core], [], ver
         ),
         os.path.join(TREE, "quectel-aio", "package.json"): package_json(
-            [[mpy(n), mpy(n)] for n in aio], [[github(TREE), DEPS_REF]], ver
+            [[mpy(n), github(TREE + "/quectel-aio/" + mpy(n))] for n in aio],
+            [[github(TREE), DEPS_REF]],
+            ver,
         ),
         "package.json": package_json(
-            [["quectel/" + n, "lib/quectel/" + n] for n in core], [], ver
+            [["quectel/" + n, github("lib/quectel/" + n)] for n in core], [], ver
         ),
         os.path.join("lib", "quectel-aio", "package.json"): package_json(
             [["quectel/" + n, github("lib/quectel/" + n)] for n in aio],
