@@ -2,14 +2,14 @@
 // (@micropython/micropython-webassembly-pyscript, installed by tools/wasm_setup.sh).
 //
 //   node tools/wasm_run.mjs --port DIR [--heap BYTES] [--tree HOST:VFS]... [--path VFS]...
-//        [--env NAME=VALUE]... (--script FILE [ARG]... | --step CODE...)
+//        [--step CODE]... [--script FILE [ARG]...]
 //
 // --port   the package's directory (holds micropython.mjs and micropython.wasm)
 // --tree   copy a host directory's .py and .mpy files (recursively) into the virtual FS
 // --path   a virtual FS directory for sys.path (in order, before the built-in entries)
-// --env    an os.getenv value (the port has no environment: the runner defines os.getenv)
 // --script run FILE as __main__ with sys.argv = [FILE, ARG...]
-// --step   run each CODE as its own top-level call, in order: the port collects garbage
+// --step   run each CODE as its own top-level call, in order, after the script if there is
+//          one (whose globals they share): the port collects garbage
 //          only between top-level calls (its C stack is not scanned), so a heap reading
 //          that must follow a gc.collect() belongs in a step of its own
 //
@@ -25,7 +25,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { heap: 1024 * 1024, trees: [], paths: [], env: {}, steps: [], script: null };
+  const opts = { heap: 1024 * 1024, trees: [], paths: [], steps: [], script: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => (i + 1 < argv.length ? argv[++i] : usage(`${arg} needs a value`));
@@ -33,10 +33,7 @@ function parseArgs(argv) {
     else if (arg === "--heap") opts.heap = parseInt(value(), 10);
     else if (arg === "--tree") opts.trees.push(value().split(":"));
     else if (arg === "--path") opts.paths.push(value());
-    else if (arg === "--env") {
-      const [name, ...rest] = value().split("=");
-      opts.env[name] = rest.join("=");
-    } else if (arg === "--script") {
+    else if (arg === "--script") {
       opts.script = value();
       opts.argv = argv.slice(i + 1);
       break;
@@ -81,13 +78,7 @@ const mp = await loadMicroPython({
 });
 for (const [host, vfs] of opts.trees) copyTree(mp.FS, host, vfs);
 
-const prelude = [
-  "import os, sys",
-  `sys.path[:0] = ${JSON.stringify(opts.paths)}`,
-  `_env = ${JSON.stringify(opts.env)}`,
-  "os.getenv = lambda name, default=None: _env.get(name, default)",
-  "del _env",
-].join("\n");
+const prelude = `import sys\nsys.path[:0] = ${JSON.stringify(opts.paths)}`;
 
 function run(code) {
   try {
@@ -109,7 +100,7 @@ if (status === 0 && opts.script) {
   mkdirs(mp.FS, "/run");
   mp.FS.writeFile("/run/__main__.py", fs.readFileSync(opts.script));
   const args = JSON.stringify([opts.script, ...opts.argv]);
-  status = run(`sys.argv[:] = ${args}\nexec(open("/run/__main__.py").read(), {"__name__": "__main__"})`);
+  status = run(`sys.argv[:] = ${args}\nexec(open("/run/__main__.py").read())`);
 }
 for (const step of opts.steps) {
   if (status !== 0) break;

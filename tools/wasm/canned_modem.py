@@ -61,14 +61,16 @@ class CannedModemUART:
 
 
 def connected(speed=100):
-    """A Modem brought up over the canned UART, and one TCP socket connected through it."""
+    """A Modem brought up over the canned UART, one TCP socket connected through it, and
+    the UART."""
     import quectel.socket
     from quectel import Modem
     from quectel.clock import Clock
 
-    m = Modem(CannedModemUART(), clock=Clock(speed))
+    uart = CannedModemUART()
+    m = Modem(uart, clock=Clock(speed))
     m.connect("internet")
     quectel.socket.use(m)
     s = quectel.socket.socket()
     s.connect(("127.0.0.1", 8080))  # answered by the table: no network anywhere
-    return m, s
+    return m, s, uart
