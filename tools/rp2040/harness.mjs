@@ -14,7 +14,8 @@
 // expire in a burst of skipped idle time. When the emulator is slower than the chip, simulated
 // time falls behind real time instead, which only makes the module look quicker.
 //
-// Reports are JSON lines on stdout: {"event": "ready", ...} once listening, {"event": "stats"}
+// Reports are JSON lines on stdout: {"event": "ready", ...} once listening, {"event": "usb"} once
+// the board's USB CDC is enumerated (mpremote can connect), {"event": "stats"}
 // on the stdin command "stats", on SIGUSR1, when the board prints a line "@@stats LABEL" on its
 // REPL (label included: the board marks the instants it wants measured) and at exit. The stdin
 // command "reset" zeroes the counters; "quit" (or SIGTERM/SIGINT, or stdin closing) ends the run.
@@ -98,10 +99,7 @@ let replClient = null;
 let replPending = [];
 let markLine = '';
 
-cdc.onDeviceConnected = () => {
-  cdc.sendSerialByte(13);
-  cdc.sendSerialByte(10);
-};
+cdc.onDeviceConnected = () => report('usb'); // enumerated: the REPL is there
 cdc.onSerialData = (data) => {
   if (replClient) replClient.write(Buffer.from(data));
   for (const byte of data) {
