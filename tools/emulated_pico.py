@@ -40,8 +40,10 @@ def skip_reason():
 class EmulatedPico:
     """A running harness; its JSON reports arrive on a queue, read by stats() and mark()."""
 
-    def __init__(self, uart=None, pins=None, speed=1, timeout=60):
+    def __init__(self, uart=None, pins=None, speed=1, timeout=60, firmware=None):
         args = [RUN, "--speed", str(speed)]
+        if firmware:
+            args += ["--firmware", firmware]
         if uart:
             args += ["--uart", "%s:%d" % uart]
         if pins:

@@ -28,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { GPIOPinState, LogLevel, ConsoleLogger, Simulator, USBCDC } from 'rp2040js';
 import { PacedUART } from './uart.mjs';
 import { loadFirmware } from './image.mjs';
+import { emulateFlashWrites } from './flash.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -64,6 +65,7 @@ mcu.logger = new ConsoleLogger(LogLevel.Error);
 const rom = fs.readFileSync(opts.bootrom);
 mcu.loadBootrom(new Uint32Array(rom.buffer, rom.byteOffset, rom.byteLength >> 2));
 loadFirmware(opts.firmware, mcu.flash);
+emulateFlashWrites(mcu);
 
 const stats = { busyCycles: 0, startNanos: 0 };
 const uart0 = new PacedUART(mcu, mcu.uart[0], clock);
