@@ -48,6 +48,33 @@ def test_uart0_reaches_the_virtual_module_and_status_pin_follows_it():
         assert stats["uart_tx_bytes"] == 4 and stats["uart_overrun"] == 0
 
 
+PWRKEY_SCRIPT = """
+import time
+from machine import Pin
+pwrkey = Pin(2, Pin.OUT, value=0)
+status = Pin(5, Pin.IN)
+before = status.value()
+pwrkey.value(1)  # the NPN pulls the module's PWRKEY low
+time.sleep_ms(700)
+pwrkey.value(0)
+t = time.ticks_ms()
+while not status.value() and time.ticks_diff(time.ticks_ms(), t) < 10000:
+    time.sleep_ms(10)
+print("STATUS", before, status.value())
+"""
+
+
+@needs_board
+def test_pwrkey_through_the_npn_powers_the_module_on():
+    # Board time never runs ahead of real time, so the 700 ms hold is >= 700 ms for the module.
+    with (
+        VirtualModule(powered=False, pwrkey_on_ms=500, boot_ms=500) as vm,
+        EmulatedPico(uart=("127.0.0.1", vm.port), pins=("127.0.0.1", vm.pin_port)) as pico,
+    ):
+        out = pico.mpremote("exec", PWRKEY_SCRIPT)
+    assert "STATUS 0 1" in out
+
+
 SENT = 1000
 RXBUF = 256
 FIFO = 32
