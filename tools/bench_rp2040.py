@@ -34,6 +34,16 @@ from bench import MPY_CROSS, Echo  # noqa: E402
 MODES = {"buffer": 0, "push": 1, "transparent": 2}
 BAUDS = (115200, 460800, 921600)
 BLOCK = 4096
+ECHO_KEYS = (
+    "mode",
+    "baud",
+    "line_pct",
+    "payload_pct",
+    "cycles_per_kb",
+    "cpu_pct",
+    "overrun",
+    "error",
+)
 
 ECHO = """
 import time
@@ -92,10 +102,12 @@ print("HEAP", gc.mem_alloc() - a, gc.mem_free())
 
 
 def interval(a, b):
+    """Simulated seconds, busy cycles, their share (%), UART bytes and overruns from a to b."""
     sim = b["sim_s"] - a["sim_s"]
     busy = b["busy_cycles"] - a["busy_cycles"]
+    cpu = 100 * busy / (sim * b["clk_sys_hz"])
     wire = (b["uart_tx_bytes"] - a["uart_tx_bytes"]) + (b["uart_rx_bytes"] - a["uart_rx_bytes"])
-    return sim, busy, wire, b["uart_overrun"] - a["uart_overrun"]
+    return sim, busy, cpu, wire, b["uart_overrun"] - a["uart_overrun"]
 
 
 def copy_library(pico, tmp):
@@ -158,17 +170,16 @@ def bench_baud(baud, kb, modes, tmp, rows, idle_rows, heap_rows):
                     continue
                 a, b = pico.mark("echo0-" + tag, 5), pico.mark("echo1-" + tag, 5)
                 moved, err = int(line[0]), line[2].strip()
-                sim, busy, wire, overrun = interval(a, b)
+                sim, busy, cpu, wire, overrun = interval(a, b)
                 rate = baud / 10
                 per_kb = busy / (2 * moved / 1024) if moved else None
-                cpu = 100 * busy / (sim * 125e6)
                 rows.append((mode, baud, 100 * wire / (sim * rate), 100 * 2 * moved / (sim * rate),
                              per_kb, cpu, overrun, None if err == "None" else err))  # fmt: skip
                 if mode == "buffer" and err == "None":
-                    sim, busy, _, _ = interval(
+                    sim, _, cpu, _, _ = interval(
                         pico.mark("idle0-" + tag, 5), pico.mark("idle1-" + tag, 30)
                     )
-                    idle_rows.append((baud, sim, 100 * busy / (sim * 125e6)))
+                    idle_rows.append((baud, sim, cpu))
     finally:
         echo.close()
 
@@ -265,7 +276,10 @@ def main(argv=None):
     table(rows, idle_rows, heap_rows, fw_rows)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(echo=rows, idle=idle_rows, heap=heap_rows, firmware=fw_rows), f)
+            echo = [dict(zip(ECHO_KEYS, r, strict=True)) for r in rows]
+            idle = [dict(zip(("baud", "seconds", "cpu_pct"), r, strict=True)) for r in idle_rows]
+            heap = {kind: value for kind, value in heap_rows}
+            json.dump(dict(echo=echo, idle=idle, import_heap=heap, firmware=fw_rows), f, indent=1)
 
 
 if __name__ == "__main__":
