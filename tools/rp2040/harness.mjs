@@ -14,11 +14,15 @@
 // expire in a burst of skipped idle time. When the emulator is slower than the chip, simulated
 // time falls behind real time instead, which only makes the module look quicker.
 //
-// Reports are JSON lines on stdout: {"event": "ready", ...} once listening, {"event": "usb"} once
-// the board's USB CDC is enumerated (mpremote can connect), {"event": "stats"}
-// on the stdin command "stats", on SIGUSR1, when the board prints a line "@@stats LABEL" on its
-// REPL (label included: the board marks the instants it wants measured) and at exit. The stdin
-// command "reset" zeroes the counters; "quit" (or SIGTERM/SIGINT, or stdin closing) ends the run.
+// Flash program/erase go through the bootrom's functions, which flash.mjs carries out on the
+// emulated flash, so MicroPython's filesystem (and mpremote cp) works.
+//
+// Reports are JSON lines on stdout: {"event": "ready", "repl": URL} once listening,
+// {"event": "usb"} once the board's USB CDC is enumerated (mpremote can connect), and
+// {"event": "stats"} on the stdin command "stats", on SIGUSR1, whenever the board prints a line
+// "@@stats LABEL" on its REPL (with "label": the board marks the instants it wants measured),
+// and at exit ("exit"). The stdin command "reset" zeroes the counters; "quit" (or SIGTERM,
+// SIGINT, or stdin closing) ends the run.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -96,7 +100,7 @@ function resetStats() {
 
 // --- USB CDC REPL on a loopback TCP port -------------------------------------------------------
 const cdc = new USBCDC(mcu.usbCtrl);
-const CDC_FIFO = 512; // USBCDC drops what does not fit: feed it only as it drains
+const CDC_FIFO = cdc.txFIFO.size; // USBCDC drops what does not fit: feed it as it drains
 let replClient = null;
 let replPending = [];
 let markLine = '';
@@ -150,7 +154,10 @@ const replServer = net.createServer((sock) => {
   replClient = sock;
   replPending = [];
   sock.setNoDelay(true);
-  sock.on('data', (d) => replPending.push(d));
+  sock.on('data', (d) => {
+    replPending.push(d);
+    wake();
+  });
   sock.on('close', () => {
     if (replClient === sock) replClient = null;
   });
@@ -205,6 +212,7 @@ function connectPins(target) {
       buf = buf.slice(i + 1);
       if (name in IN_PINS) mcu.gpio[IN_PINS[name]].setInputValue(level === '1');
     }
+    wake();
   });
   sock.on('error', (e) => die(`pin channel ${target}: ${e.message}`));
   sock.on('close', () => {
@@ -218,7 +226,10 @@ function connectUART(target) {
   const sock = net.connect(port, host);
   sock.setNoDelay(true);
   uart0.onWire = (bytes) => sock.write(bytes);
-  sock.on('data', (d) => uart0.arrive(d));
+  sock.on('data', (d) => {
+    uart0.arrive(d);
+    wake();
+  });
   sock.on('error', (e) => die(`UART ${target}: ${e.message}`));
   sock.on('close', () => {
     uart0.onWire = null;
@@ -228,8 +239,10 @@ function connectUART(target) {
 // --- the run loop -------------------------------------------------------------------------------
 const speed = Number(opts.speed);
 const SLICE_MS = 10;
+const NAP_MS = 5;
 let running = true;
 let realStart = 0;
+let napTimer = null;
 
 function runSlice() {
   if (!running) return;
@@ -238,8 +251,8 @@ function runSlice() {
   const limit = speed > 0 ? (performance.now() - realStart) * 1e6 * speed : Infinity;
   feedRepl();
   while (performance.now() < sliceEnd && clock.nanos < limit) {
+    const cycleNanos = 1e9 / mcu.clkSys;
     for (let i = 0; i < 20000; i++) {
-      const cycleNanos = 1e9 / mcu.clkSys;
       if (core.waiting) {
         const idle = clock.nanosToNextAlarm;
         if (idle <= 0 || clock.nanos + idle > limit) {
@@ -256,7 +269,27 @@ function runSlice() {
     }
     feedRepl();
   }
-  setImmediate(runSlice);
+  if (core.waiting && clock.nanos >= limit) {
+    // Asleep and level with real time: the host sleeps too, until the next alarm is due or
+    // input arrives (wake), instead of spinning on a shared machine.
+    const due = clock.nanosToNextAlarm > 0 ? clock.nanosToNextAlarm / 1e6 / speed : NAP_MS;
+    napTimer = setTimeout(awake, Math.max(1, Math.min(due, NAP_MS)));
+  } else {
+    setImmediate(runSlice);
+  }
+}
+
+function awake() {
+  napTimer = null;
+  runSlice();
+}
+
+function wake() {
+  if (napTimer) {
+    clearTimeout(napTimer);
+    napTimer = null;
+    setImmediate(runSlice);
+  }
 }
 
 function finish() {
