@@ -110,7 +110,6 @@ export class PacedUART {
       }
     };
     uart.checkInterrupts = () => this.updateIRQ();
-    uart.interruptStatus = 0;
   }
 
   updateIRQ() {
