@@ -58,6 +58,7 @@ class Store:
         self.gen = self.offset = self.dropped = 0
         self.next_seq = 1
         self.count = 0  # records queued (not yet acknowledged)
+        self.last_dropped = None  # sequence number of the reading dropped last (this session)
         self.end = 0  # end of the last whole record of the data file
         self._open()
 
@@ -166,7 +167,7 @@ class Store:
         if self.count >= self.max_records:
             with open(self._data(), "rb") as f:
                 f.seek(self.offset)
-                n = struct.unpack(">H", f.read(2))[0]
+                n, self.last_dropped = struct.unpack(">HI", f.read(6))
             self.offset += _HEAD + n
             self.count -= 1
             self.dropped += 1
