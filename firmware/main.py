@@ -149,11 +149,20 @@ def power_up(modem, bounded):
         except (ATTimeout, QuectelError) as e:
             text = "the module does not answer AT on %s within the manual's time (%s)" % (
                 uart_name(modem), e)  # fmt: skip
-            if bounded:
-                fail(2, text)
-            log(text + "; retrying in %d s" % delay)
-            time.sleep(delay)
-            delay = min(delay * 2, _MAX_BACKOFF_S)
+        # A reset of this board may have left the module mid-command (waiting for the bytes
+        # of an AT+QISEND): reboot it (RESET pin, else a power cycle, else AT+CFUN=1,1).
+        log(text + "; rebooting the module")
+        try:
+            modem.reset()
+            log("power on: module answers on", uart_name(modem), "after a reboot")
+            return
+        except (ATTimeout, QuectelError) as e:
+            text = "the module does not answer after a reboot either (%s)" % (e,)
+        if bounded:
+            fail(2, text)
+        log(text + "; retrying in %d s" % delay)
+        time.sleep(delay)
+        delay = min(delay * 2, _MAX_BACKOFF_S)
 
 
 def bring_up(modem, cfg, bounded):
