@@ -273,12 +273,21 @@ def http_post(url, body, timeout_s=60):
         s.write(b"POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n" % (path, host, len(body)))  # fmt: skip
         s.write(body)
-        status = int(s.readline().split(None, 2)[1])
+        status = http_status(s.readline())
         while s.readline() not in (b"", b"\r\n"):  # the headers
             pass
         return status, s.read(512).decode()
     finally:
         s.close()
+
+
+def http_status(line):
+    """The status code of an HTTP status line; OSError when there is none (the connection
+    ended before the answer)."""
+    words = line.split(None, 2)
+    if len(words) < 2 or not words[1].isdigit():
+        raise OSError("no HTTP answer (%r)" % line[:40])
+    return int(words[1])
 
 
 def batch_body(batch):

@@ -23,6 +23,7 @@ from main import (  # same settings, queue and console style
     Settings,
     batch_body,
     describe,
+    http_status,
     iso,
     load_board,
     log,
@@ -70,8 +71,7 @@ async def post(am, url, body):
         w.write(head.encode() + b"Content-Length: %d\r\n\r\n" % len(body))
         w.write(body)
         await w.drain()
-        status_line = await r.readline()
-        status = int(status_line.split(None, 2)[1])
+        status = http_status(await r.readline())
         while (await r.readline()).strip():  # headers
             pass
         text = await r.read(-1)  # HTTP/1.0: the body ends with the connection

@@ -651,16 +651,18 @@ def run(a):
 
     # ---- figures
     log = analyse_log(lines)
+    # What the final run found queued (it exits 0 only once it has sent all of it).
+    final_queued = log["opened"][-1][0] if drained is not None and log["opened"] else None
     with ep.lock:
         readings = sorted(ep.readings, key=lambda r: r[1]["seq"])
         bad, aborted, dups, posts_in = list(ep.bad), ep.aborted, ep.duplicates, ep.posts
     received = {doc["seq"] for _, doc in readings}
     produced = max(log["stored"] | received | {0})
     dropped = max([o[2] for o in log["opened"]] + [doc.get("dropped", 0) for _, doc in readings])
-    # What the final run found queued (it exits 0 only once it has sent all of it).
-    final_queued = log["opened"][-1][0] if drained is not None and log["opened"] else None
     missing = sorted(set(range(1, produced + 1)) - received)
-    lost = len(missing) - dropped
+    # Readings still on flash when the final run failed are not lost, but not received either.
+    still_queued = (final_queued or 0) if drained != 0 else 0
+    lost = max(0, len(missing) - dropped - still_queued)
     heap = heap_figures(
         [(ms / 60000, total - doc["mem_free"]) for ms, doc in readings],
         a.heap_slack,
@@ -714,7 +716,7 @@ def run(a):
         "dropped_seqs_logged": sorted(log["dropped_logged"]),
         "dropped_reported_in_readings": max([doc.get("dropped", 0) for _, doc in readings] + [0]),
         "queued_at_final_run": final_queued,
-        "left_in_queue": 0 if drained == 0 else None,
+        "left_in_queue": 0 if drained == 0 else still_queued,
         "lost": lost,
         "missing_seqs": missing[:100],
         "posts_logged": log["posts"],
@@ -772,7 +774,16 @@ def report(s):
         ("received (unique)", str(s["received_unique"])),
         ("duplicates (dropped by endpoint)", str(s["duplicates_at_endpoint"])),
         ("dropped when the queue was full", str(s["dropped_when_full"])),
-        ("lost", str(s["lost"])),
+        (
+            "lost",
+            "%d%s"
+            % (
+                s["lost"],
+                " (%d still queued on flash: the final run failed)" % s["left_in_queue"]
+                if s["left_in_queue"]
+                else "",
+            ),
+        ),
         (
             "POSTs",
             "%d sent, %d answered 2xx, %d failed sends, %d received by the endpoint"
