@@ -4,9 +4,11 @@ Files in one folder:
   q<gen>.dat  append-only records: length (2 bytes), sequence number (4), payload, checksum (4,
               Adler-32 of sequence number and payload); a reset mid-append leaves a torn tail
               that the next open() cuts off (everything before it is intact).
-  head        the committed state: "<gen> <offset> <next_seq> <dropped>", where offset is the
-              first record not yet acknowledged. Written as head.tmp, then renamed over head,
-              so it is always either the old or the new state.
+  head        the committed state: "<gen> <offset> <next_seq> <dropped> <checksum>", where
+              offset is the first record not yet acknowledged. Written as head.tmp, then
+              renamed over head, so it is always either the old or the new state. Where a
+              rename over a file is a remove and a rename (FAT), a reset between the two leaves
+              only head.tmp, complete (it was closed before the rename): open() takes it then.
 
 Acknowledged records are not erased one by one: the head moves past them. When the queue is
 empty or the acknowledged part exceeds compact_bytes, the unacknowledged records are copied to
@@ -73,12 +75,12 @@ class Store:
             os.mkdir(self.path)
         except OSError:
             pass  # it exists
-        try:
-            with open(self._file("head")) as f:
-                gen, offset, seq, dropped = (int(x) for x in f.read().split())
-            self.gen, self.offset, self.next_seq, self.dropped = gen, offset, seq, dropped
-        except (OSError, ValueError):
-            pass  # a fresh queue
+        head = self._read_head("head")
+        tmp = None if head else self._read_head("head.tmp")
+        if head or tmp:
+            self.gen, self.offset, self.next_seq, self.dropped = head or tmp
+        if tmp:
+            self._commit()  # finish the commit a reset interrupted (head is written again)
         for name in os.listdir(self.path):
             if name == "head.tmp" or (name.endswith(".dat") and name != "q%d.dat" % self.gen):
                 os.remove(self._file(name))  # left by a reset before or after a commit
@@ -88,6 +90,18 @@ class Store:
         self.next_seq = max(self.next_seq, last + 1)
         if self.end < size:  # a torn append: keep only the whole records
             self._compact()
+
+    def _read_head(self, name):
+        """(gen, offset, next_seq, dropped) from a head file, or None if missing or torn."""
+        try:
+            with open(self._file(name)) as f:
+                words = f.read().split()
+            state = tuple(int(x) for x in words[:4])
+            if len(words) == 5 and int(words[4]) == adler32(" ".join(words[:4]).encode()):
+                return state
+        except (OSError, ValueError):
+            pass
+        return None
 
     def _size(self):
         try:
@@ -131,8 +145,9 @@ class Store:
     def _commit(self):
         # The one atomic step: write the state beside the head file, then rename it over.
         tmp = self._file("head.tmp")
+        state = "%d %d %d %d" % (self.gen, self.offset, self.next_seq, self.dropped)
         with open(tmp, "w") as f:
-            f.write("%d %d %d %d\n" % (self.gen, self.offset, self.next_seq, self.dropped))
+            f.write("%s %d\n" % (state, adler32(state.encode())))
         os.rename(tmp, self._file("head"))
 
     def _compact(self):

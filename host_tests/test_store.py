@@ -19,5 +19,6 @@ def test_store_survives_a_power_cut_at_every_step(tmp_path):
     print(out)
     assert proc.returncode == 0, out
     m = re.search(r"^(\d+) passed, 0 failed$", out, re.M)
-    assert m and int(m.group(1)) >= 5, out
+    assert m and int(m.group(1)) >= 6, out
+    assert "(FAT renames): state before or after" in out
     assert int(re.search(r"power cut at each of (\d+) steps", out).group(1)) > 30

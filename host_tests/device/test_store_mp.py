@@ -75,8 +75,11 @@ class CutFile:
 
 
 class CutOS:
-    def __init__(self, power):
+    """os with power cuts; fat=True renames over a file as FAT does: remove, then rename."""
+
+    def __init__(self, power, fat=False):
         self.power = power
+        self.fat = fat
 
     def _do(self, f, *a):
         if self.power.step():
@@ -84,6 +87,13 @@ class CutOS:
         return f(*a)
 
     def rename(self, a, b):
+        if self.fat:
+            try:
+                REAL_OS.stat(b)
+            except OSError:
+                pass
+            else:
+                self._do(REAL_OS.remove, b)
         return self._do(REAL_OS.rename, a, b)
 
     def remove(self, p):
@@ -108,12 +118,12 @@ def wipe(path):
         pass
 
 
-def use(power):
+def use(power, fat=False):
     if power is None:
         store.open, store.os = REAL_OPEN, REAL_OS
     else:
         store.open = lambda p, mode="r": CutFile(power, REAL_OPEN(p, mode))
-        store.os = CutOS(power)
+        store.os = CutOS(power, fat)
 
 
 def state(s):
@@ -169,6 +179,15 @@ def scenario_without_faults():
 
 @test
 def power_cut_at_every_step():
+    cut_at_every_step(False)
+
+
+@test
+def power_cut_at_every_step_with_fat_renames():
+    cut_at_every_step(True)  # a rename over a file is a remove, then a rename
+
+
+def cut_at_every_step(fat):
     states = model(DIR + "/m")
     path = DIR + "/c"
     at = 1
@@ -176,7 +195,7 @@ def power_cut_at_every_step():
     while True:
         wipe(path)
         power = Power(at)
-        use(power)
+        use(power, fat)
         done = 0
         try:
             s = new_store(path)
@@ -207,7 +226,8 @@ def power_cut_at_every_step():
         eq(len([n for n in os.listdir(path) if n.endswith(".dat")]), 1)
         at += 1
     ok(cuts > 30, "only %d steps" % cuts)
-    print("power cut at each of %d steps: state before or after, never anything else" % cuts)
+    print("power cut at each of %d steps%s: state before or after, never anything else"
+          % (cuts, " (FAT renames)" if fat else ""))  # fmt: skip
 
 
 @test
