@@ -32,7 +32,7 @@ async def main():
     await am.connect(APN)
     am.supervise()  # the recovery rules as a task
     r, w = await am.open_connection(HOST, PORT)
-    w.write(b"GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (PATH, HOST))
+    w.write(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (PATH, HOST)).encode())
     await w.drain()
     print((await r.readline()).decode().strip())  # the status line
     while (await r.readline()) not in (b"", b"\r\n"):  # the headers

@@ -45,7 +45,7 @@ def main():
     s.settimeout(60)
     s.connect(socket.getaddrinfo(HOST, PORT)[0][-1])
     tls = tls_context().wrap_socket(s, server_hostname=HOST)  # the handshake runs here
-    tls.write(b"GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (PATH, HOST))
+    tls.write(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (PATH, HOST)).encode())
     print(tls.readline().decode().strip())  # the status line
     while tls.readline() not in (b"", b"\r\n"):  # the headers
         pass

@@ -13,6 +13,11 @@ PASSWORD = ""
 # The default is the loopback endpoint tools/run starts next to the virtual board.
 SERVER_URL = "http://127.0.0.1:8080/telemetry"
 
+# For an https:// SERVER_URL: a file on the flash holding the CA certificate (PEM or DER) that
+# signed the server's, so the server is verified; None encrypts without verifying. TLS is done
+# by the MCU's ssl, which stock Raspberry Pi Pico firmware lacks.
+CA_FILE = None
+
 # Seconds between two readings (each is stored, then the queue is sent).
 INTERVAL = 10
 

@@ -35,7 +35,7 @@ from store import Store
 _T0 = time.ticks_ms()
 
 _NAMES = ("APN", "USER", "PASSWORD", "SERVER_URL", "INTERVAL", "BOARD", "NTP_SERVER", "DNS",
-          "REPORTS", "STORE_DIR", "QUEUE_MAX", "BATCH")  # fmt: skip
+          "REPORTS", "STORE_DIR", "QUEUE_MAX", "BATCH", "CA_FILE")  # fmt: skip
 
 # Modem.status() values (quectel.modem STAT_*) in words.
 _STATES = {
@@ -64,7 +64,7 @@ class Settings:
     """config.py, then FW_<NAME> environment variables where the port has an environment."""
 
     # Every name of _NAMES, as config.py sets it (declared here for readers and type checkers).
-    APN = USER = PASSWORD = SERVER_URL = BOARD = NTP_SERVER = DNS = REPORTS = None
+    APN = USER = PASSWORD = SERVER_URL = BOARD = NTP_SERVER = DNS = REPORTS = CA_FILE = None
     INTERVAL = 10
     STORE_DIR = "queue"
     QUEUE_MAX = 500
@@ -253,10 +253,26 @@ def split_url(url):
     return scheme, host, int(port) if sep2 else (443 if scheme == "https" else 80), "/" + path
 
 
-def http_post(url, body, timeout_s=60):
+def tls(s, host, ca_file):
+    """`s` wrapped in TLS by the MCU's ssl; the server verified when ca_file names its CA."""
+    try:
+        import ssl
+    except ImportError:
+        raise OSError("https:// needs ssl, which this firmware lacks: use http://")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        with open(ca_file, "rb") as f:
+            ctx.load_verify_locations(cadata=f.read())
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(s, server_hostname=host)
+
+
+def http_post(url, body, ca_file=None, timeout_s=60):
     """POST the JSON `body` (bytes) to `url` over `socket` (the module's, after
     quectel.socket.use()): (status, answer text). HTTP/1.0, so the answer ends with the
-    connection."""
+    connection. https:// URLs go through tls()."""
     import socket
 
     scheme, host, port, path = split_url(url)
@@ -265,13 +281,9 @@ def http_post(url, body, timeout_s=60):
         s.settimeout(timeout_s)
         s.connect(socket.getaddrinfo(host, port)[0][-1])
         if scheme == "https":
-            try:
-                import ssl
-            except ImportError:
-                raise OSError("https:// needs ssl, which this firmware lacks: use http://")
-            s = ssl.wrap_socket(s, server_hostname=host)
-        s.write(b"POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % (path, host, len(body)))  # fmt: skip
+            s = tls(s, host, ca_file)
+        s.write(("POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %d\r\n\r\n" % (path, host, len(body))).encode())  # fmt: skip
         s.write(body)
         status = http_status(s.readline())
         while s.readline() not in (b"", b"\r\n"):  # the headers
@@ -313,7 +325,7 @@ def send_queue(cfg, store):
         span = "#%d..#%d" % (batch[0][0], batch[-1][0])
         log("POST %s (%d reading(s), %d bytes) to %s ..." % (
             span, len(batch), len(data), cfg.SERVER_URL))  # fmt: skip
-        status, text = http_post(cfg.SERVER_URL, data)
+        status, text = http_post(cfg.SERVER_URL, data, cfg.CA_FILE)
         log("POST %s answered: %d %s" % (span, status, text.strip()))
         if not 200 <= status < 300:
             raise OSError("HTTP status %d" % status)

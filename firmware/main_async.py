@@ -28,6 +28,7 @@ from main import (  # same settings, queue and console style
     load_board,
     log,
     open_store,
+    split_url,
     store_reading,
 )
 from main import reading as base_reading
@@ -52,19 +53,11 @@ class Sensor:
             self.value = 21.0 + (self.samples % 10) / 10  # made up: wire a real one here
 
 
-def split_url(url):
-    if not url.startswith("http://"):
-        raise ValueError("main_async posts to http:// URLs only")
-    rest = url[7:]
-    i = rest.find("/")
-    hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    host, _, port = hostport.partition(":")
-    return host, int(port or 80), path
-
-
 async def post(am, url, body):
     """A tiny HTTP/1.0 POST of body (bytes, JSON): (status, response body)."""
-    host, port, path = split_url(url)
+    scheme, host, port, path = split_url(url)
+    if scheme != "http":
+        raise ValueError("main_async posts to http:// URLs only")
     r, w = await am.open_connection(host, port)
     try:
         head = "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n" % (path, host)

@@ -254,3 +254,27 @@ def _descendants(pid):
         out += kids
         todo += kids
     return out
+
+
+def test_run_posts_over_https_with_the_server_verified(peers):
+    """An https:// server URL: TLS by the MCU's ssl over the module's socket, the server's
+    certificate checked against CA_FILE (conftest's loopback HTTPS server, a trustme CA)."""
+    url = "https://localhost:%s/telemetry" % peers["HTTPS_PORT"]
+    code, out = run(["--url", url, "--reports", "1", "--speed", str(SPEED)],
+                    env={"FW_CA_FILE": peers["TLS_CA_DER"]})  # fmt: skip
+    print(out)
+    assert code == 0, out
+    assert "POST #1..#1 answered: 200" in out  # conftest's server echoes the body upper-cased
+    assert '"SEQ": 1' in out
+
+
+def test_run_refuses_a_server_its_ca_did_not_sign(peers, tmp_path):
+    import trustme
+
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    url = "https://localhost:%s/telemetry" % peers["HTTPS_PORT"]
+    code, out = run(["--url", url, "--reports", "1", "--interval", "0.2", "--speed", str(SPEED)],
+                    env={"FW_CA_FILE": str(other)})  # fmt: skip
+    assert code == 1, out  # three failed sends in a row
+    assert "send failed" in out and "POST #1..#1 answered" not in out
