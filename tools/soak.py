@@ -16,7 +16,9 @@ module's faults, and
   mcu_reset  the firmware process is killed (SIGKILL, at any point: mid-write, mid-send) and
              started again, as a board's reset runs main.py again on the same flash;
   outage     the network goes for 1-4 module minutes: deregistered (+CREG/+CGREG 2) and the
-             context deactivated by the network (pdpdeact), then registered again.
+             context deactivated by the network (pdpdeact), then registered again;
+  module_outage  the module answers nothing for 1-4 module minutes (the library reboots it,
+             to no avail until the time is up).
 
 After MODULE_MINUTES of module time the faults stop, the firmware is stopped, and it is run
 once more with FW_REPORTS=0 (it takes no reading, empties its queue and exits). The summary:
@@ -80,6 +82,7 @@ FAULTS = (
     "urc",
     "mcu_reset",
     "outage",
+    "module_outage",
 )
 START_MODULE_S = 300  # longest wait for the first answered report (fault-free bring-up)
 WARMUP = 0.10  # share of readings left out of the heap trend
@@ -180,6 +183,10 @@ def inject(vm, kind, rnd, speed):
         vm.set_registration(cs=2, ps=2)
         vm.pdp_deactivate(1)
         return "network outage of %d module s (deregistered, pdpdeact)" % (ms // 1000), ms
+    if kind == "module_outage":
+        ms = rnd.randint(60, 240) * 1000
+        vm.fault_silence(ms)
+        return "module outage: silent for %d module s" % (ms // 1000), ms
     if kind == "reboot":
         vm.reboot()
         return "reboot", 0
@@ -606,6 +613,8 @@ def run(a):
                 counts[kind] = counts.get(kind, 0) + 1
                 events.append((vm.now_ms(), "fault", text))
             sleep_module(lasts)
+            if kind == "module_outage":
+                outages += 1
             if kind == "outage":
                 outages += 1
                 vm.set_registration(cs=1, ps=1)
