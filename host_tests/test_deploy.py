@@ -151,7 +151,7 @@ def test_deploy_and_run(rig):
         assert (flash / "lib" / "quectel" / f).read_bytes()[:2] == b"M\x06"  # mpy v6
     assert (flash / "boards" / "virtual.py").read_bytes() == open(
         os.path.join(ROOT, "boards", "virtual.py"), "rb").read()  # fmt: skip
-    for name in ("boot.py", "main.py"):
+    for name in ("boot.py", "main.py", "store.py"):
         with open(os.path.join(ROOT, "firmware", name), "rb") as f:
             assert (flash / name).read_bytes() == f.read()
     assert 'BOARD = "virtual"' in (flash / "config.py").read_text()

@@ -44,3 +44,38 @@ def test_no_reading_lost_through_mcu_resets_and_outages(variant, tmp_path):
         assert 0 < summary["dropped_reported_in_readings"] <= summary["dropped_when_full"]
     if leak:
         pytest.xfail("heap grew: quectel.aio ASocket.wait_closed() leak (reported)")
+
+
+def test_endpoint_deduplicates_by_device_and_seq():
+    """tools/endpoint.py: a reading or an array of them; a (device, seq) seen before is
+    counted as a duplicate and printed as such, not as a new reading."""
+    import http.server
+    import json
+    import threading
+    import urllib.request
+
+    import endpoint
+
+    class Handler(endpoint.Handler):
+        readings = endpoint.Readings()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    url = "http://127.0.0.1:%d/telemetry" % srv.server_address[1]
+
+    def post(doc):
+        req = urllib.request.Request(url, json.dumps(doc).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    try:
+        assert post({"device": "a", "seq": 1})["unique"] == 1
+        got = post(
+            [{"device": "a", "seq": 1}, {"device": "a", "seq": 2}, {"device": "b", "seq": 1}]
+        )
+        assert (got["unique"], got["duplicates"]) == (3, 1)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert json.loads(r.read()) == {"ok": True, "n": 3, "unique": 3, "duplicates": 1}
+    finally:
+        srv.shutdown()
+        srv.server_close()
