@@ -13,8 +13,20 @@ PASSWORD = ""
 # The default is the loopback endpoint tools/run starts next to the virtual board.
 SERVER_URL = "http://127.0.0.1:8080/telemetry"
 
-# Seconds between two reports.
+# For an https:// SERVER_URL: a file on the flash holding the CA certificate (PEM or DER) that
+# signed the server's, so the server is verified; None encrypts without verifying. TLS is done
+# by the MCU's ssl, which stock Raspberry Pi Pico firmware lacks.
+CA_FILE = None
+
+# Seconds between two readings (each is stored, then the queue is sent).
 INTERVAL = 10
+
+# The queue of readings on flash (firmware/store.py): its folder (relative to the working
+# directory, the flash root on a board), how many readings it holds before the oldest is
+# dropped (and counted), and how many go in one POST at most.
+STORE_DIR = "queue"
+QUEUE_MAX = 500
+BATCH = 8
 
 # The board module the firmware imports: boards/<BOARD>.py ("virtual", "esp32_generic",
 # "rpi_pico", ...). tools/run --board NAME writes the name here when it deploys.
@@ -27,8 +39,9 @@ NTP_SERVER = "localhost"
 # DNS servers for the PDP context, e.g. ("8.8.8.8", "1.1.1.1"); None keeps the network's.
 DNS = None
 
-# How many reports to send before main() returns: None = forever (a device).
+# How many readings to take before main() returns, once the queue is empty: None = forever
+# (a device); 0 only empties the queue left by an earlier run.
 # A bounded run (tests, tools/run --reports N) also gives up at once, with a non-zero exit
-# status on the unix port, when the module cannot be reached or brought up; a forever run
-# keeps retrying with back-off instead.
+# status on the unix port, when the module cannot be reached or brought up, or after three
+# failed sends in a row; a forever run keeps retrying with back-off instead.
 REPORTS = None

@@ -1,29 +1,41 @@
-"""Telemetry firmware: a board with a Quectel UC20/EC2x module POSTs a JSON reading every
-few seconds over the module's TCP/IP stack.
+"""Telemetry firmware: a board with a Quectel UC20/EC2x module takes a JSON reading every
+few seconds and POSTs it over the module's TCP/IP stack, losing none.
 
 Steps, each shown on the console: power the module on, SIM, registration, PDP context (IP),
-clock by NTP, then one HTTP POST per interval with the server's answer. `modem.check()` runs
-between reports so the lifecycle recovers from every failure (pdpdeact, module reboot, no
-response); an exception in a report is logged and the loop goes on after a back-off.
+clock by NTP, then every interval: a reading, numbered and stored in a bounded queue on flash
+(store.py: a reset at any moment loses nothing stored), then the queue sent oldest first in
+batches (a JSON array per POST) until the server acknowledges each (2xx); only then does the
+queue's head move. A batch sent again after a reset carries the same sequence numbers, so the
+server de-duplicates. When the queue is full the oldest reading is dropped and counted; every
+reading reports that count ("dropped"). `modem.check()` runs between reports so the lifecycle
+recovers from every failure (pdpdeact, module reboot, no response); a failed send is logged and
+retried with back-off while readings go on being taken.
+
+HTTP is a small HTTP/1.0 POST over the module's socket (https:// with the MCU's `ssl` where the
+firmware has it), so the firmware needs nothing beyond the package and what every MicroPython
+firmware has: stock RPI_PICO firmware has neither `requests` nor `ssl`.
 
 Settings are in config.py (FW_<NAME> environment variables override them on the unix port).
-With config.REPORTS = None (a device) it runs forever. A bounded run stops after REPORTS
-reports and, being a test, fails fast: exit status 2 when the module cannot be reached,
-3 when the data connection cannot be brought up, 1 when reports went unanswered.
+With config.REPORTS = None (a device) it runs forever. A bounded run takes REPORTS readings,
+sends until the queue is empty (REPORTS = 0 only empties it) and, being a test, fails fast:
+exit status 2 when the module cannot be reached, 3 when the data connection cannot be brought
+up, 1 after three failed sends in a row.
 """
 
 import gc
+import json
 import os
 import sys
 import time
 
 import config
 import machine
+from store import Store
 
 _T0 = time.ticks_ms()
 
 _NAMES = ("APN", "USER", "PASSWORD", "SERVER_URL", "INTERVAL", "BOARD", "NTP_SERVER", "DNS",
-          "REPORTS")  # fmt: skip
+          "REPORTS", "STORE_DIR", "QUEUE_MAX", "BATCH", "CA_FILE")  # fmt: skip
 
 # Modem.status() values (quectel.modem STAT_*) in words.
 _STATES = {
@@ -38,8 +50,9 @@ _STATES = {
     -4: "no response",
 }
 
-_TRIES_PER_REPORT = 3  # a bounded run gives up after this many attempts per report
+_TRIES = 3  # a bounded run gives up after this many failed sends in a row
 _MAX_BACKOFF_S = 300
+_BATCH_BYTES = 1024  # JSON of the readings in one POST (one reading may be longer)
 
 
 def log(*args):
@@ -51,12 +64,15 @@ class Settings:
     """config.py, then FW_<NAME> environment variables where the port has an environment."""
 
     # Every name of _NAMES, as config.py sets it (declared here for readers and type checkers).
-    APN = USER = PASSWORD = SERVER_URL = BOARD = NTP_SERVER = DNS = REPORTS = None
+    APN = USER = PASSWORD = SERVER_URL = BOARD = NTP_SERVER = DNS = REPORTS = CA_FILE = None
     INTERVAL = 10
+    STORE_DIR = "queue"
+    QUEUE_MAX = 500
+    BATCH = 8
 
     def __init__(self):
         for name in _NAMES:
-            setattr(self, name, getattr(config, name, None))
+            setattr(self, name, getattr(config, name, getattr(self, name)))
         getenv = getattr(os, "getenv", None)
         if getenv is None:
             return
@@ -71,6 +87,8 @@ class Settings:
             return float(v)
         if name == "REPORTS":
             return None if v.lower() in ("", "none", "forever") else int(v)
+        if name in ("QUEUE_MAX", "BATCH"):
+            return int(v)
         if name == "DNS":
             return tuple(x.strip() for x in v.split(",") if x.strip()) or None
         return v
@@ -131,11 +149,20 @@ def power_up(modem, bounded):
         except (ATTimeout, QuectelError) as e:
             text = "the module does not answer AT on %s within the manual's time (%s)" % (
                 uart_name(modem), e)  # fmt: skip
-            if bounded:
-                fail(2, text)
-            log(text + "; retrying in %d s" % delay)
-            time.sleep(delay)
-            delay = min(delay * 2, _MAX_BACKOFF_S)
+        # A reset of this board may have left the module mid-command (waiting for the bytes
+        # of an AT+QISEND): reboot it (RESET pin, else a power cycle, else AT+CFUN=1,1).
+        log(text + "; rebooting the module")
+        try:
+            modem.reset()
+            log("power on: module answers on", uart_name(modem), "after a reboot")
+            return
+        except (ATTimeout, QuectelError) as e:
+            text = "the module does not answer after a reboot either (%s)" % (e,)
+        if bounded:
+            fail(2, text)
+        log(text + "; retrying in %d s" % delay)
+        time.sleep(delay)
+        delay = min(delay * 2, _MAX_BACKOFF_S)
 
 
 def bring_up(modem, cfg, bounded):
@@ -192,10 +219,11 @@ def radio_state(modem):
     }
 
 
-def reading(modem, board, seq, synced, rtc):
+def reading(modem, board, store, synced, rtc):
     import binascii
 
     gc.collect()
+    seq = store.next_seq
     now = None
     if synced:
         d = rtc.datetime()  # (year, month, day, weekday, hour, minute, second, subsecond)
@@ -208,19 +236,100 @@ def reading(modem, board, seq, synced, rtc):
         "time": now,
         "mem_free": gc.mem_free(),
         "ip": modem.ip,
+        "queued": store.count,
+        "dropped": store.dropped,  # readings dropped so far because the queue was full
         # Made up: no sensor is wired on the reference boards. Replace with a real one.
         "simulated_temperature_c": 21.0 + (seq % 10) / 10,
     }
 
 
-def post(requests, url, body):
-    r = requests.post(url, json=body)
+def split_url(url):
+    """(scheme, host, port, path) of an http:// or https:// URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise ValueError("not an http:// or https:// URL: %s" % url)
+    hostport, sep, path = rest.partition("/")
+    host, sep2, port = hostport.partition(":")
+    return scheme, host, int(port) if sep2 else (443 if scheme == "https" else 80), "/" + path
+
+
+def tls(s, host, ca_file):
+    """`s` wrapped in TLS by the MCU's ssl; the server verified when ca_file names its CA."""
     try:
-        status = r.status_code
-        text = r.text
+        import ssl
+    except ImportError:
+        raise OSError("https:// needs ssl, which this firmware lacks: use http://")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        with open(ca_file, "rb") as f:
+            ctx.load_verify_locations(cadata=f.read())
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(s, server_hostname=host)
+
+
+def http_post(url, body, ca_file=None, timeout_s=60):
+    """POST the JSON `body` (bytes) to `url` over `socket` (the module's, after
+    quectel.socket.use()): (status, answer text). HTTP/1.0, so the answer ends with the
+    connection. https:// URLs go through tls()."""
+    import socket
+
+    scheme, host, port, path = split_url(url)
+    s = socket.socket()
+    try:
+        s.settimeout(timeout_s)
+        s.connect(socket.getaddrinfo(host, port)[0][-1])
+        if scheme == "https":
+            s = tls(s, host, ca_file)
+        s.write(("POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %d\r\n\r\n" % (path, host, len(body))).encode())  # fmt: skip
+        s.write(body)
+        status = http_status(s.readline())
+        while s.readline() not in (b"", b"\r\n"):  # the headers
+            pass
+        return status, s.read(512).decode()
     finally:
-        r.close()
-    return status, text
+        s.close()
+
+
+def http_status(line):
+    """The status code of an HTTP status line; OSError when there is none (the connection
+    ended before the answer)."""
+    words = line.split(None, 2)
+    if len(words) < 2 or not words[1].isdigit():
+        raise OSError("no HTTP answer (%r)" % line[:40])
+    return int(words[1])
+
+
+def batch_body(batch):
+    """One JSON array of the stored readings [(seq, payload), ...]."""
+    return b"[" + b",".join(p for _, p in batch) + b"]"
+
+
+def store_reading(store, body):
+    full = store.count >= store.max_records
+    store.append(json.dumps(body).encode())
+    if full:
+        log("queue full: dropped the oldest reading, #%d (%d dropped so far)" % (
+            store.last_dropped, store.dropped))  # fmt: skip
+    log("reading #%d stored (%d queued)" % (body["seq"], store.count))
+
+
+def send_queue(cfg, store):
+    """POST the queued readings, oldest first, a batch at a time, until none is left; the head
+    moves after each answered (2xx) batch. Raises on the first failure."""
+    while store.count:
+        batch, mark = store.peek(cfg.BATCH, _BATCH_BYTES)
+        data = batch_body(batch)
+        span = "#%d..#%d" % (batch[0][0], batch[-1][0])
+        log("POST %s (%d reading(s), %d bytes) to %s ..." % (
+            span, len(batch), len(data), cfg.SERVER_URL))  # fmt: skip
+        status, text = http_post(cfg.SERVER_URL, data, cfg.CA_FILE)
+        log("POST %s answered: %d %s" % (span, status, text.strip()))
+        if not 200 <= status < 300:
+            raise OSError("HTTP status %d" % status)
+        store.ack(batch, mark)
 
 
 def wait(modem, seconds):
@@ -238,12 +347,20 @@ def wait(modem, seconds):
             log("check() raised %r" % (e,))
 
 
+def open_store(cfg):
+    store = Store(cfg.STORE_DIR, max_records=cfg.QUEUE_MAX)
+    log("queue %s: %d reading(s) kept from before, next #%d, %d dropped so far (max %d)" % (
+        cfg.STORE_DIR, store.count, store.next_seq, store.dropped, cfg.QUEUE_MAX))  # fmt: skip
+    return store
+
+
 def main():
     cfg = Settings()
     bounded = cfg.REPORTS is not None
     log("telemetry firmware: board %s, server %s, every %s s, %s" % (
         cfg.BOARD, cfg.SERVER_URL, cfg.INTERVAL,
-        "forever" if not bounded else "%d report(s)" % cfg.REPORTS))  # fmt: skip
+        "forever" if not bounded else "%d reading(s)" % cfg.REPORTS))  # fmt: skip
+    store = open_store(cfg)
     board = load_board(cfg.BOARD)
     modem = make_modem(board, bounded)
     power_up(modem, bounded)
@@ -252,48 +369,46 @@ def main():
     import quectel.socket
 
     quectel.socket.use(modem)  # from here on `import socket` is the module's
-    import requests  # micropython-lib requests, over the module
 
     rtc = machine.RTC()
     synced = modem.isconnected() and sync_clock(modem, cfg, rtc)
-    sent = seq = attempts = failures = 0
-    while not bounded or sent < cfg.REPORTS:
-        if bounded and attempts >= cfg.REPORTS * _TRIES_PER_REPORT:
-            fail(1, "%d of %d reports answered after %d attempts" % (
-                sent, cfg.REPORTS, attempts))  # fmt: skip
-        attempts += 1
-        pause = cfg.INTERVAL
-        try:
-            if modem.check():
-                if not synced:
-                    synced = sync_clock(modem, cfg, rtc)
-                seq += 1
-                body = reading(modem, board, seq, synced, rtc)
-                body.update(radio_state(modem))
-                log(
-                    "radio: %s dBm, operator %s, registration %s"
-                    % (body.get("rssi_dbm"), body.get("operator"), body.get("registration"))
-                )
-                log("POST #%d to %s: %d bytes of JSON ..." % (seq, cfg.SERVER_URL, len(str(body))))
-                status, text = post(requests, cfg.SERVER_URL, body)
-                log("POST #%d answered: %d %s" % (seq, status, text.strip()))
-                if not 200 <= status < 300:
-                    raise OSError("HTTP status %d" % status)
-                sent += 1
-                failures = 0
-            else:
-                log("not connected (%s): waiting for the lifecycle to recover" % (
-                    describe(modem.status(), modem.reason)))  # fmt: skip
-        except Exception as e:  # noqa: BLE001  (log, back off, go on)
-            failures += 1
-            pause = min(cfg.INTERVAL * (1 << min(failures, 6)), _MAX_BACKOFF_S)
-            log("report failed: %r; next try in %d s" % (e, pause))
-            if hasattr(sys, "print_exception"):
-                sys.print_exception(e)
-        if bounded and sent >= cfg.REPORTS:
+    taken = failures = 0
+    send_after = time.ticks_ms()  # no send before this (back-off after a failure)
+    while True:
+        if not bounded or taken < cfg.REPORTS:
+            body = reading(modem, board, store, synced, rtc)
+            body.update(radio_state(modem))
+            log("radio: %s dBm, operator %s, registration %s" % (
+                body.get("rssi_dbm"), body.get("operator"), body.get("registration")))  # fmt: skip
+            store_reading(store, body)
+            taken += 1
+        elif not store.count:
             break
-        wait(modem, pause)
-    log("done: %d reports answered" % sent)
+        if time.ticks_diff(time.ticks_ms(), send_after) >= 0:
+            try:
+                if modem.check():
+                    if not synced:
+                        synced = sync_clock(modem, cfg, rtc)
+                    send_queue(cfg, store)
+                    failures = 0
+                else:
+                    log("not connected (%s): waiting for the lifecycle to recover" % (
+                        describe(modem.status(), modem.reason)))  # fmt: skip
+            except Exception as e:  # noqa: BLE001  (log, back off, go on)
+                failures += 1
+                if bounded and failures >= _TRIES:
+                    fail(1, "%d sends failed in a row, %d reading(s) still queued: %r" % (
+                        failures, store.count, e))  # fmt: skip
+                pause = min(cfg.INTERVAL * (1 << min(failures, 6)), _MAX_BACKOFF_S)
+                send_after = time.ticks_add(time.ticks_ms(), int(pause * 1000))
+                log("send failed: %r; %d reading(s) queued, next try in %d s" % (
+                    e, store.count, pause))  # fmt: skip
+                if hasattr(sys, "print_exception"):
+                    sys.print_exception(e)
+        if bounded and taken >= cfg.REPORTS and not store.count:
+            break
+        wait(modem, cfg.INTERVAL)
+    log("done: %d reading(s) taken, the queue is empty" % taken)
 
 
 if __name__ == "__main__":

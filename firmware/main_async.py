@@ -3,9 +3,11 @@ quectel.aio, so a ticker/sensor task keeps running while the module activates it
 (up to 150 s), resolves names or waits for the server.
 
 Tasks: the modem's pump, its supervisor (the recovery rules of Modem.check()), a sensor task
-sampling every second, and the reporter: one HTTP/1.0 POST of a JSON reading per interval over
-`AModem.open_connection`. Settings come from config.py as for main.py (FW_<NAME> variables
-override them on the unix port); only http:// URLs (no TLS in this variant).
+sampling every second, and the reporter: every interval a JSON reading into the same flash
+queue as main.py's (store.py), then the queue sent in batches, one HTTP/1.0 POST each over
+`AModem.open_connection`, the head moved only after each answered batch. Settings come from
+config.py as for main.py (FW_<NAME> variables override them on the unix port); only http://
+URLs (no TLS in this variant).
 """
 
 import asyncio
@@ -13,17 +15,23 @@ import sys
 import time
 
 import machine
-from main import (  # same settings and console style
+from main import (  # same settings, queue and console style
+    _BATCH_BYTES,
+    _MAX_BACKOFF_S,
+    _TRIES,
     REGISTRATION,
     Settings,
+    batch_body,
     describe,
+    http_status,
     iso,
     load_board,
     log,
+    open_store,
+    split_url,
+    store_reading,
 )
 from main import reading as base_reading
-
-_MAX_BACKOFF_S = 300
 
 
 class Sensor:
@@ -45,27 +53,18 @@ class Sensor:
             self.value = 21.0 + (self.samples % 10) / 10  # made up: wire a real one here
 
 
-def split_url(url):
-    if not url.startswith("http://"):
-        raise ValueError("main_async posts to http:// URLs only")
-    rest = url[7:]
-    i = rest.find("/")
-    hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    host, _, port = hostport.partition(":")
-    return host, int(port or 80), path
-
-
 async def post(am, url, body):
     """A tiny HTTP/1.0 POST of body (bytes, JSON): (status, response body)."""
-    host, port, path = split_url(url)
+    scheme, host, port, path = split_url(url)
+    if scheme != "http":
+        raise ValueError("main_async posts to http:// URLs only")
     r, w = await am.open_connection(host, port)
     try:
         head = "POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n" % (path, host)
         w.write(head.encode() + b"Content-Length: %d\r\n\r\n" % len(body))
         w.write(body)
         await w.drain()
-        status_line = await r.readline()
-        status = int(status_line.split(None, 2)[1])
+        status = http_status(await r.readline())
         while (await r.readline()).strip():  # headers
             pass
         text = await r.read(-1)  # HTTP/1.0: the body ends with the connection
@@ -75,10 +74,25 @@ async def post(am, url, body):
     return status, text
 
 
-async def reading(am, board, seq, synced, sensor):
+async def send_queue(am, cfg, store):
+    # main.send_queue, awaited: batches oldest first, the head moved after each 2xx answer.
+    while store.count:
+        batch, mark = store.peek(cfg.BATCH, _BATCH_BYTES)
+        data = batch_body(batch)
+        span = "#%d..#%d" % (batch[0][0], batch[-1][0])
+        log("POST %s (%d reading(s), %d bytes) to %s ..." % (
+            span, len(batch), len(data), cfg.SERVER_URL))  # fmt: skip
+        status, text = await post(am, cfg.SERVER_URL, data)
+        log("POST %s answered: %d %s" % (span, status, text.decode().strip()))
+        if not 200 <= status < 300:
+            raise OSError("HTTP status %d" % status)
+        store.ack(batch, mark)
+
+
+async def reading(am, board, store, synced, sensor):
     # main.py's reading, with the sensor task's figures and the radio state asked without
     # blocking the loop.
-    body = base_reading(am.modem, board, seq, synced, machine.RTC())
+    body = base_reading(am.modem, board, store, synced, machine.RTC())
     body["samples"] = sensor.samples
     body["simulated_temperature_c"] = sensor.value
     try:
@@ -104,8 +118,6 @@ async def sync_clock(am, cfg):
 
 
 async def amain():
-    import json
-
     from quectel import Modem
     from quectel.aio import AModem
 
@@ -113,7 +125,8 @@ async def amain():
     bounded = cfg.REPORTS is not None
     log("telemetry firmware (asyncio): board %s, server %s, every %s s, %s" % (
         cfg.BOARD, cfg.SERVER_URL, cfg.INTERVAL,
-        "forever" if not bounded else "%d report(s)" % cfg.REPORTS))  # fmt: skip
+        "forever" if not bounded else "%d reading(s)" % cfg.REPORTS))  # fmt: skip
+    store = open_store(cfg)
     board = load_board(cfg.BOARD)
     am = AModem(Modem.for_board(board), on_change=lambda s, r: log("modem:", describe(s, r)))
     sensor = Sensor()
@@ -129,40 +142,37 @@ async def amain():
         log("bring-up failed (%r): the supervisor keeps trying" % (e,))
     am.supervise()
     synced = am.isconnected() and await sync_clock(am, cfg)
-    sent = seq = failures = 0
-    while not bounded or sent < cfg.REPORTS:
-        pause = cfg.INTERVAL
+    taken = failures = 0
+    send_after = time.ticks_ms()  # no send before this (back-off after a failure)
+    while True:
+        if not bounded or taken < cfg.REPORTS:
+            store_reading(store, await reading(am, board, store, synced, sensor))
+            taken += 1
+        elif not store.count:
+            break
         if not am.up.is_set():
             log("not connected (%s): waiting for the lifecycle to recover"
                 % describe(am.modem.state, am.modem.reason))  # fmt: skip
+        elif time.ticks_diff(time.ticks_ms(), send_after) >= 0:
             try:
-                await asyncio.wait_for(am.up.wait(), pause)
-            except asyncio.TimeoutError:
-                pass
-            continue
-        try:
-            if not synced:
-                synced = await sync_clock(am, cfg)
-            seq += 1
-            body = json.dumps(await reading(am, board, seq, synced, sensor)).encode()
-            log("POST #%d to %s: %d bytes of JSON ..." % (seq, cfg.SERVER_URL, len(body)))
-            status, text = await post(am, cfg.SERVER_URL, body)
-            log("POST #%d answered: %d %s" % (seq, status, text.decode().strip()))
-            if not 200 <= status < 300:
-                raise OSError("HTTP status %d" % status)
-            sent += 1
-            failures = 0
-        except Exception as e:  # noqa: BLE001  (log, back off, go on)
-            failures += 1
-            pause = min(cfg.INTERVAL * (1 << min(failures, 6)), _MAX_BACKOFF_S)
-            log("report failed: %r; next try in %d s" % (e, pause))
-            if bounded and failures >= 3:
-                sys.exit(1)
-        if bounded and sent >= cfg.REPORTS:
+                if not synced:
+                    synced = await sync_clock(am, cfg)
+                await send_queue(am, cfg, store)
+                failures = 0
+            except Exception as e:  # noqa: BLE001  (log, back off, go on)
+                failures += 1
+                if bounded and failures >= _TRIES:
+                    log("error: %d sends failed in a row: %r" % (failures, e))
+                    sys.exit(1)
+                pause = min(cfg.INTERVAL * (1 << min(failures, 6)), _MAX_BACKOFF_S)
+                send_after = time.ticks_add(time.ticks_ms(), int(pause * 1000))
+                log("send failed: %r; %d reading(s) queued, next try in %d s" % (
+                    e, store.count, pause))  # fmt: skip
+        if bounded and taken >= cfg.REPORTS and not store.count:
             break
-        await asyncio.sleep(pause)
-    log("done: %d reports answered; sensor kept %d samples (longest gap %d ms)"
-        % (sent, sensor.samples, sensor.longest_gap_ms))  # fmt: skip
+        await asyncio.sleep(cfg.INTERVAL)
+    log("done: %d reading(s) taken, the queue is empty; sensor kept %d samples (longest gap "
+        "%d ms)" % (taken, sensor.samples, sensor.longest_gap_ms))  # fmt: skip
     await am.stop()
 
 

@@ -11,7 +11,8 @@
 #       FROZEN_MANIFEST=/path/to/repo/firmware/manifest.py
 #
 # QUECTEL_BOARD names boards/<name>.py (default esp32_generic). FROZEN_MANIFEST replaces the
-# board's own manifest, so the port's default one is included first (asyncio, requests, ...).
+# board's own manifest, so the port's default one is included first (asyncio, ...). The
+# application needs nothing else: it POSTs over the package's socket itself.
 #
 # What it gives the board:  quectel (lib/quectel),  boards.<name>,  config  and
 # firmware.main. A board's filesystem comes first on sys.path, so a config.py copied there
@@ -23,11 +24,11 @@
 import os
 
 include("$(PORT_DIR)/boards/manifest.py")
-require("requests")  # micropython-lib requests (most ports' default manifests have it)
 add_library("quectel-mpy", "../lib")
 require("quectel-core")  # lib/quectel-core: the package without its asyncio extension
 
 package("boards", files=(os.environ.get("QUECTEL_BOARD", "esp32_generic") + ".py",),
         base_path="..")  # fmt: skip
 module("config.py")
+module("store.py")
 package("firmware", files=("main.py",), base_path="..")

@@ -514,6 +514,34 @@ def test_aio_wait_closed_then_blocking_calls(modem, echo, vm):
     s.close()
 
 
+def test_aio_wait_closed_frees_the_connect_id_when_the_last_send_fails(modem, echo, vm):
+    """A send that fails in wait_closed() (the peer closed: ECONNRESET) still closes the
+    connection: AT+QICLOSE runs and the connect ID is free (it stayed taken: 12 such closes
+    and every open failed with 562; found by the asyncio telemetry soak)."""
+    import asyncio
+
+    from quectel.aio import AModem
+
+    am = AModem(modem)
+
+    async def main():
+        r, w = await am.open_connection("127.0.0.1", echo.port)
+        w.write(b"too late")  # queued: drain() in wait_closed() sends it ...
+        vm.remote_close(w.c.cid)  # ... after the peer has gone
+        await am.sleep(500)
+        try:
+            await asyncio.wait_for(w.wait_closed(), 10)
+        except OSError:
+            pass  # the failed send is reported ...
+        left = vm.connections()
+        await am.stop()
+        return left
+
+    left = asyncio.run(main())
+    assert left == {}, left
+    assert modem.sockets == [None] * 12  # ... and the connect ID is free
+
+
 # ---- #16.5 transparent close with data in flight: in test_transparent.py (slower clocks, for
 # the "+++" guard times) -----------------------------------------------------------------------
 

@@ -45,20 +45,31 @@ class Proc:
                 self.p.wait()
 
 
-@pytest.fixture
-def rig(tmp_path):
-    """Virtual module (off, with pins), endpoint, and a device stand-in wired to both."""
+def make_rig(tmp_path, firmware="unix"):
+    """Virtual module (off, with pins), endpoint, and a device stand-in wired to both,
+    standing for `firmware` (tools/rawrepl_device.py FIRMWARES)."""
     vm = Proc(["tools/virtual_module.py", "--off", "--speed", str(SPEED)],
               r"uart ([\d.:]+) pins ([\d.:]+)")  # fmt: skip
     ep = Proc(["tools/endpoint.py", "--port", "0"], r"listening on (\S+)")
     flash = tmp_path / "flash"
     env = dict(os.environ, QUECTEL_UART=vm.m.group(1), QUECTEL_PINS=vm.m.group(2),
                QUECTEL_SPEED=str(SPEED), FW_SERVER_URL=ep.m.group(1) + "telemetry")  # fmt: skip
-    dev = Proc(["tools/rawrepl_device.py", "--flash", str(flash)], r"rawrepl device: (\S+)", env)
-    yield {"vm": vm, "ep": ep, "dev": dev, "port": dev.m.group(1), "flash": flash}
-    dev.close()
-    ep.close()
-    vm.close()
+    dev = Proc(["tools/rawrepl_device.py", "--flash", str(flash), "--firmware", firmware],
+               r"rawrepl device: (\S+)", env)  # fmt: skip
+    return {"vm": vm, "ep": ep, "dev": dev, "port": dev.m.group(1), "flash": flash}
+
+
+def close_rig(r):
+    r["dev"].close()
+    r["ep"].close()
+    r["vm"].close()
+
+
+@pytest.fixture
+def rig(tmp_path):
+    r = make_rig(tmp_path)
+    yield r
+    close_rig(r)
 
 
 def run(args, timeout=120):
@@ -140,13 +151,13 @@ def test_deploy_and_run(rig):
         assert (flash / "lib" / "quectel" / f).read_bytes()[:2] == b"M\x06"  # mpy v6
     assert (flash / "boards" / "virtual.py").read_bytes() == open(
         os.path.join(ROOT, "boards", "virtual.py"), "rb").read()  # fmt: skip
-    for name in ("boot.py", "main.py"):
+    for name in ("boot.py", "main.py", "store.py"):
         with open(os.path.join(ROOT, "firmware", name), "rb") as f:
             assert (flash / name).read_bytes() == f.read()
     assert 'BOARD = "virtual"' in (flash / "config.py").read_text()
     for text in ("mpy-cross", "power on: module answers", "modem: connected",
-                 "NTP: clock set from localhost", "POST #2 answered: 200",
-                 "done: 2 reports answered"):  # fmt: skip
+                 "NTP: clock set from localhost", "POST #2..#2 answered: 200",
+                 "done: 2 reading(s) taken, the queue is empty"):  # fmt: skip
         assert text in out, text
     got = [json.loads(m) for m in re.findall(r"^endpoint: got /telemetry (\{.*\})$",
                                              rig["ep"].rest(), re.M)]  # fmt: skip
@@ -194,3 +205,64 @@ def test_mip_install_from_the_package_json(rig):
     out = subprocess.run([MPREMOTE, "connect", rig["port"], "exec", code], capture_output=True,
                          text=True, timeout=60, cwd=ROOT)  # fmt: skip
     assert out.stdout.strip().endswith("ok"), out.stdout + out.stderr
+
+
+FIRMWARE_MODULES = {  # what every MicroPython firmware has (the unix, rp2 and esp32 ports)
+    "gc", "json", "os", "sys", "time", "machine", "binascii", "struct", "micropython",
+    "asyncio", "errno", "select", "io",
+}  # fmt: skip
+OWN_MODULES = {"config", "store", "main", "quectel", "boards", "socket"}  # socket: after use()
+
+
+def _imports(path):
+    """(module, inside a try) for every import in a file."""
+    import ast
+
+    tree = ast.parse(open(path).read())
+    tried = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try):
+            for sub in node.body:
+                tried.update(id(n) for n in ast.walk(sub))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            yield name.split(".")[0], id(node) in tried
+
+
+@pytest.mark.parametrize("name", ["main.py", "main_async.py", "store.py", "boot.py", "config.py"])
+def test_firmware_needs_nothing_beyond_every_firmware(name):
+    """#26.3: the firmware imports only the package, its own modules and what every firmware
+    has; ssl (https:// only) is imported inside a try, so stock RPI_PICO firmware runs it."""
+    for mod, in_try in _imports(os.path.join(ROOT, "firmware", name)):
+        if mod == "ssl":
+            assert in_try, "%s imports ssl outside a try" % name
+        else:
+            assert mod in FIRMWARE_MODULES | OWN_MODULES, "%s imports %s" % (name, mod)
+
+
+def test_deploy_and_run_on_a_pico_firmware(tmp_path):
+    """#26.3: a stand-in for stock RPI_PICO firmware (no requests, no ssl) runs the deployed
+    firmware end to end."""
+    r = make_rig(tmp_path, "rpi_pico")
+    try:
+        code = "for m in ('requests', 'ssl'):\n try:\n  __import__(m); print(m, 'present')\n" \
+               " except ImportError:\n  print(m, 'missing')"  # fmt: skip
+        out = subprocess.run([MPREMOTE, "connect", r["port"], "exec", code], capture_output=True,
+                             text=True, timeout=60, cwd=ROOT)  # fmt: skip
+        assert "requests missing" in out.stdout and "ssl missing" in out.stdout, out.stdout
+        code, out = run([RUN, "--board", "virtual", "--port", r["port"], "--reports", "2",
+                         "--interval", "1"])  # fmt: skip
+        print(out)
+        assert code == 0, out
+        assert "done: 2 reading(s) taken, the queue is empty" in out
+        got = [json.loads(m) for m in re.findall(r"^endpoint: got /telemetry (\{.*\})$",
+                                                 r["ep"].rest(), re.M)]  # fmt: skip
+        assert [g["seq"] for g in got] == [1, 2]
+    finally:
+        close_rig(r)

@@ -81,7 +81,7 @@ def test_run_virtual_two_reports():
     for text in ("power on: switching the module on", "power on: module answers",
                  "modem: connecting (SIM)", "modem: connecting (registration)",
                  "connected: IP address 10.7.157.1", "NTP: clock set from localhost",
-                 "POST #1 answered: 200", "POST #2 answered: 200", "done: 2 reports answered",
+                 "POST #1..#1 answered: 200", "POST #2..#2 answered: 200", "done: 2 reading(s) taken, the queue is empty",
                  "run: firmware finished"):  # fmt: skip
         assert text in out, text
     got = readings(out)
@@ -116,7 +116,7 @@ def test_run_tcp_target(module):
         module.port) in out  # fmt: skip
     for text in ("modem: connecting (SIM)", "modem: connecting (registration)",
                  "modem: connecting (PDP context)", "modem: connected",
-                 "POST #1 answered: 200"):  # fmt: skip
+                 "POST #1..#1 answered: 200"):  # fmt: skip
         assert text in out, text
     assert len(readings(out)) == 1
 
@@ -209,7 +209,7 @@ def test_run_serial_target(module):
     assert code == 0, out
     assert "module UART on serial device %s" % bridge.path in out
     assert "power on: module answers on UART(1, baudrate=115200, target=%s)" % bridge.path in out
-    assert "modem: connected" in out and "POST #1 answered: 200" in out
+    assert "modem: connected" in out and "POST #1..#1 answered: 200" in out
     assert len(readings(out)) == 1
 
 
@@ -220,12 +220,12 @@ def test_run_stops_cleanly_on_sigterm():
     out = ""
     try:
         deadline = time.monotonic() + 60
-        while "POST #1 answered" not in out and time.monotonic() < deadline:
+        while "POST #1..#1 answered" not in out and time.monotonic() < deadline:
             line = p.stdout.readline()
             if not line:
                 break
             out += line
-        assert "POST #1 answered" in out, out
+        assert "POST #1..#1 answered" in out, out
         children = _descendants(p.pid)
         assert len(children) >= 3, children  # module, endpoint, firmware (and tails)
         p.send_signal(signal.SIGTERM)
@@ -254,3 +254,27 @@ def _descendants(pid):
         out += kids
         todo += kids
     return out
+
+
+def test_run_posts_over_https_with_the_server_verified(peers):
+    """An https:// server URL: TLS by the MCU's ssl over the module's socket, the server's
+    certificate checked against CA_FILE (conftest's loopback HTTPS server, a trustme CA)."""
+    url = "https://localhost:%s/telemetry" % peers["HTTPS_PORT"]
+    code, out = run(["--url", url, "--reports", "1", "--speed", str(SPEED)],
+                    env={"FW_CA_FILE": peers["TLS_CA_DER"]})  # fmt: skip
+    print(out)
+    assert code == 0, out
+    assert "POST #1..#1 answered: 200" in out  # conftest's server echoes the body upper-cased
+    assert '"SEQ": 1' in out
+
+
+def test_run_refuses_a_server_its_ca_did_not_sign(peers, tmp_path):
+    import trustme
+
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    url = "https://localhost:%s/telemetry" % peers["HTTPS_PORT"]
+    code, out = run(["--url", url, "--reports", "1", "--interval", "0.2", "--speed", str(SPEED)],
+                    env={"FW_CA_FILE": str(other)})  # fmt: skip
+    assert code == 1, out  # three failed sends in a row
+    assert "send failed" in out and "POST #1..#1 answered" not in out

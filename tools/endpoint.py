@@ -1,10 +1,14 @@
 """A loopback HTTP endpoint for the telemetry firmware (CPython stdlib only).
 
-Prints every POSTed JSON document on one line ("endpoint: got {...}") and answers with a
-small JSON acknowledgement {"ok": true, "n": <count>}. Bodies that are not JSON get a 400.
+Takes a POSTed JSON reading or a JSON array of readings (firmware/main.py sends its queue in
+batches), de-duplicates them by (device, seq) (a batch is sent again when its answer was lost
+or the board reset before it moved its queue's head), prints each new reading on one line
+("endpoint: got /path {...}") and each repeat as "endpoint: duplicate /path seq N", and answers
+{"ok": true, "n": <unique readings>, "unique": ..., "duplicates": ...}. Bodies that are not
+JSON get a 400. GET answers the same counts.
 
     python tools/endpoint.py --port 8080          # 0 picks a free port
-    prints "endpoint: listening on http://127.0.0.1:PORT/" first, then one line per request.
+    prints "endpoint: listening on http://127.0.0.1:PORT/" first, then one line per reading.
 """
 
 import argparse
@@ -15,10 +19,38 @@ import sys
 import threading
 
 
+class Readings:
+    """Unique readings by (device, seq); documents without a seq are each unique."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = set()
+        self.unique = 0
+        self.duplicates = 0
+
+    def add(self, doc):
+        """True when `doc` is new."""
+        key = None
+        if isinstance(doc, dict) and "seq" in doc:
+            key = (doc.get("device"), doc["seq"])
+        with self.lock:
+            if key is not None and key in self.seen:
+                self.duplicates += 1
+                return False
+            if key is not None:
+                self.seen.add(key)
+            self.unique += 1
+            return True
+
+    def counts(self):
+        with self.lock:
+            return {"ok": True, "n": self.unique, "unique": self.unique,
+                    "duplicates": self.duplicates}  # fmt: skip
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection, as micropython-lib requests does
-    count = 0
-    lock = threading.Lock()
+    protocol_version = "HTTP/1.0"  # one request per connection, as the firmware sends
+    readings = Readings()
 
     def _answer(self, code, doc):
         body = json.dumps(doc).encode()
@@ -37,14 +69,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             print("endpoint: bad JSON on %s: %r" % (self.path, raw[:200]), flush=True)
             self._answer(400, {"ok": False, "error": "body is not JSON"})
             return
-        with Handler.lock:
-            Handler.count += 1
-            n = Handler.count
-        print("endpoint: got %s %s" % (self.path, json.dumps(doc, sort_keys=True)), flush=True)
-        self._answer(200, {"ok": True, "n": n})
+        for one in doc if isinstance(doc, list) else [doc]:
+            if self.readings.add(one):
+                print("endpoint: got %s %s" % (self.path, json.dumps(one, sort_keys=True)),
+                      flush=True)  # fmt: skip
+            else:
+                print("endpoint: duplicate %s seq %s" % (self.path, one.get("seq")), flush=True)
+        self._answer(200, self.readings.counts())
 
     def do_GET(self):
-        self._answer(200, {"ok": True, "n": Handler.count})
+        self._answer(200, self.readings.counts())
 
     def log_message(self, *args):
         pass

@@ -15,11 +15,15 @@ Protocol (as MicroPython's pyexec.c implements it and mpremote's transport_seria
                  -> "R\\x00" (declined: mpremote falls back to the raw REPL); Ctrl-B -> friendly;
                  Ctrl-C -> clears the buffer (interrupts a running program).
 
-    python tools/rawrepl_device.py --flash DIR
-    prints "rawrepl device: /dev/pts/N flash DIR" and serves until SIGTERM/SIGINT.
+    python tools/rawrepl_device.py --flash DIR [--firmware NAME]
+    prints "rawrepl device: /dev/pts/N flash DIR firmware NAME" and serves until SIGTERM/SIGINT.
 
 The MicroPython process gets MICROPYPATH = tools/vboard (its `machine`, like a board's
-built-in one) : DIR/lib : DIR : .frozen, and this program's environment (QUECTEL_UART etc.).
+built-in one) : DIR/lib : DIR : <stubs> : .frozen, and this program's environment
+(QUECTEL_UART etc.). --firmware names the stock firmware the device stands for
+(FIRMWARES below): the modules that firmware lacks but the unix port freezes (requests,
+ssl, ...) are shadowed by stubs that raise ImportError, so `import requests` fails as on a
+stock Pico, while a module installed into DIR/lib (mip) is still found first.
 Paths are relative to DIR; mpremote's `:` paths without a leading slash stay inside it.
 """
 
@@ -27,13 +31,23 @@ import argparse
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import tty
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANNER = b"MicroPython (rawrepl_device stand-in) on unix-port; virtual board\r\n"
+# Modules of the unix port that a board's stock firmware does not have. RPI_PICO (no
+# network) freezes neither micropython-lib's network bundle (requests, mip, ntptime, ...) nor
+# ssl; ESP32_GENERIC freezes the bundle and has ssl.
+FIRMWARES = {
+    "unix": (),
+    "esp32_generic": (),
+    "rpi_pico": ("requests", "ssl", "mip", "ntptime", "webrepl", "umqtt"),
+}
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 
 # Runs inside MicroPython: read "<n>\n" + n bytes of code, exec it in one globals dict, write
@@ -137,9 +151,10 @@ while True:
 
 
 class Device:
-    def __init__(self, flash, micropython):
+    def __init__(self, flash, micropython, stubs):
         self.flash = os.path.abspath(flash)
         self.micropython = micropython
+        self.stubs = stubs  # folder of ImportError stubs for what the firmware lacks
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)  # the slave stays open: no EIO while mpremote is away
         self.path = os.ttyname(self.slave)
@@ -160,7 +175,7 @@ class Device:
         env = dict(os.environ)
         env["MICROPYPATH"] = ":".join(
             [os.path.join(ROOT, "tools", "vboard"), os.path.join(self.flash, "lib"),
-             self.flash, ".frozen"])  # fmt: skip
+             self.flash, self.stubs, ".frozen"])  # fmt: skip
         self.agent = subprocess.Popen([self.micropython, "-c", AGENT], cwd=self.flash, env=env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
         os.set_blocking(self.agent.stdout.fileno(), False)
@@ -349,14 +364,29 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="MicroPython raw-REPL board stand-in on a pty.")
     ap.add_argument("--flash", required=True, help="folder acting as the board's flash")
     ap.add_argument("--micropython", default=os.path.join(ROOT, ".venv", "bin", "micropython"))
+    ap.add_argument(
+        "--firmware",
+        default="unix",
+        choices=sorted(FIRMWARES),
+        help="the stock firmware stood for: its missing modules fail to import",
+    )
     args = ap.parse_args(argv)
     os.makedirs(args.flash, exist_ok=True)
-    dev = Device(args.flash, args.micropython)
-    stopped = []
-    signal.signal(signal.SIGTERM, lambda *a: stopped.append(1))
-    signal.signal(signal.SIGINT, lambda *a: stopped.append(1))
-    print("rawrepl device: %s flash %s" % (dev.path, dev.flash), flush=True)
-    dev.serve(lambda: stopped)
+    stubs = tempfile.mkdtemp(prefix="rawrepl-stubs-")
+    try:
+        for name in FIRMWARES[args.firmware]:
+            with open(os.path.join(stubs, name + ".py"), "w") as f:
+                f.write("raise ImportError(\"no module named '%s' (not in the %s firmware)\")\n"
+                        % (name, args.firmware))  # fmt: skip
+        dev = Device(args.flash, args.micropython, stubs)
+        stopped = []
+        signal.signal(signal.SIGTERM, lambda *a: stopped.append(1))
+        signal.signal(signal.SIGINT, lambda *a: stopped.append(1))
+        print("rawrepl device: %s flash %s firmware %s" % (dev.path, dev.flash, args.firmware),
+              flush=True)  # fmt: skip
+        dev.serve(lambda: stopped)
+    finally:
+        shutil.rmtree(stubs, ignore_errors=True)
     return 0
 
 

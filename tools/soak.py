@@ -3,36 +3,43 @@
 
     tools/soak [MODULE_MINUTES=30] [SPEED=50] [options]     (options: tools/soak --help)
 
-Runs firmware/main.py unmodified under the MicroPython unix port (.venv/bin/micropython) on the
-virtual board, as tools/run does (same MICROPYPATH, FW_<NAME> settings, QUECTEL_SPEED), against
-a virtual module started in this process (powered off: the board switches it on with PWRKEY)
-and a loopback HTTP endpoint of its own that records every reading. Once the first report is
-answered, one random fault from the virtual module's fault API is injected every few seconds of
-module time (one pending at a time: clear_faults() comes before the next one). After
-MODULE_MINUTES of module time the faults stop and the soak waits (--settle) for one more answered
-report, then stops the firmware and reports:
+Runs firmware/main.py (--async: main_async.py) unmodified under the MicroPython unix port
+(.venv/bin/micropython) on the virtual board, as tools/run does (same MICROPYPATH, FW_<NAME>
+settings, QUECTEL_SPEED), against a virtual module started in this process (powered off: the
+board switches it on with PWRKEY) and a loopback HTTP endpoint of its own that records every
+reading and de-duplicates them by sequence number. The firmware keeps its readings in its flash
+queue (firmware/store.py, in build/soak-queue/, emptied at the start) and sends them in
+batches. Once the first batch is answered, one random fault is injected every few seconds of
+module time (one pending at a time: clear_faults() comes before the next one): the virtual
+module's faults, and
 
-  module minutes, faults by kind, reconnections ("modem: connected" after the first), reports
-  sent (POST attempts), answered 200 (firmware log) and received by the endpoint, the longest
-  time without an answered report, heap in use over time (from the readings' mem_free, taken
-  after gc.collect()) and lost messages.
+  mcu_reset  the firmware process is killed (SIGKILL, at any point: mid-write, mid-send) and
+             started again, as a board's reset runs main.py again on the same flash;
+  outage     the network goes for 1-4 module minutes: deregistered (+CREG/+CGREG 2) and the
+             context deactivated by the network (pdpdeact), then registered again;
+  module_outage  the module answers nothing for 1-4 module minutes (the library reboots it,
+             to no avail until the time is up).
 
-A message is LOST when the firmware logged "POST #N answered: 2xx" but the endpoint never
-recorded seq N, or when a seq below the endpoint's highest one is missing there and the firmware
-did not report that report as failed ("report failed" after "POST #N", or before a POST for a
-seq it consumed without sending). A reading the endpoint got whose answer the firmware did not
-(reported failed) is not lost; it is counted as "delivered, reported failed".
+After MODULE_MINUTES of module time the faults stop, the firmware is stopped, and it is run
+once more with FW_REPORTS=0 (it takes no reading, empties its queue and exits). The summary:
+
+  readings produced (numbered and stored: the highest sequence number, which never skips),
+  received by the endpoint (unique), duplicates (sent again after a reset or a lost answer:
+  the endpoint drops them), dropped because the queue was full (the firmware's count, in
+  every reading), LOST = produced - received - dropped (must be 0), POSTs and their
+  outcomes, faults by kind, MCU resets, outages, reconnections, and the heap in use (from the
+  readings' mem_free, taken after gc.collect()): first, max, last, and its trend.
 
 The heap GROWS when the mean heap in use of the last quarter of the readings exceeds that of the
 first quarter by more than --heap-slack bytes (the first 10 % of readings are warm-up and are
-left out). Exit status 1 when a message was lost, the heap grew, a complete request body
-reached the endpoint corrupted, the firmware died, nothing was answered or no report was
-answered after the faults stopped (--settle); 2 on a usage error.
+left out). Exit status 1 when a reading was lost, the heap grew, a complete request body
+reached the endpoint corrupted, the firmware died by itself, nothing was answered, or the final
+run could not empty the queue; 2 on a usage error.
 
 Writes build/soak.log (every firmware line, fault and reading, stamped with module time, then the
 summary) and build/soak.json (the figures). Not part of tools/test; loopback only.
-Bounded: module time is real time times SPEED, so a run takes at most about
-(MODULE_MINUTES * 60 + --settle) / SPEED seconds plus the bring-up.
+Bounded: module time is real time times SPEED, so a run takes about
+MODULE_MINUTES * 60 / SPEED seconds plus the bring-ups and the final run (--settle bounds it).
 """
 
 import argparse
@@ -73,6 +80,9 @@ FAULTS = (
     "open_fail",
     "delay",
     "urc",
+    "mcu_reset",
+    "outage",
+    "module_outage",
 )
 START_MODULE_S = 300  # longest wait for the first answered report (fault-free bring-up)
 WARMUP = 0.10  # share of readings left out of the heap trend
@@ -82,8 +92,9 @@ WARMUP = 0.10  # share of readings left out of the heap trend
 
 
 class Endpoint(http.server.ThreadingHTTPServer):
-    """Records every JSON reading POSTed to it (with the module time it arrived) and answers
-    200 {"ok": true, "n": <count>}, like tools/endpoint.py."""
+    """Records every JSON reading POSTed to it, alone or in an array (with the module time it
+    arrived), keeps the first of each (device, seq) and counts the repeats, and answers
+    200 {"ok": true, "n": <unique>, ...}, like tools/endpoint.py."""
 
     daemon_threads = True
 
@@ -91,8 +102,11 @@ class Endpoint(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.now_ms = now_ms
         self.lock = threading.Lock()
-        self.readings = []  # (module ms, document)
-        self.bad = []  # complete bodies that were not a JSON reading: corrupted on the way
+        self.readings = []  # (module ms, document): the first of each (device, seq)
+        self.seen = set()
+        self.duplicates = 0
+        self.posts = 0
+        self.bad = []  # complete bodies that were not JSON readings: corrupted on the way
         self.aborted = 0  # requests that broke off (the module side went away mid-request)
 
     def handle_error(self, request, client_address):
@@ -101,7 +115,7 @@ class Endpoint(http.server.ThreadingHTTPServer):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection, as micropython-lib requests
+    protocol_version = "HTTP/1.0"  # one request per connection, as the firmware sends
 
     def _answer(self, code, doc):
         body = json.dumps(doc).encode()
@@ -120,17 +134,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 srv.aborted += 1
             return
         try:
-            doc = json.loads(raw)
-            int(doc["seq"])
-        except (ValueError, KeyError, TypeError):
+            docs = json.loads(raw)
+            docs = docs if isinstance(docs, list) else [docs]
+            keys = [(d.get("device"), int(d["seq"])) for d in docs]
+        except (ValueError, KeyError, TypeError, AttributeError):
             with srv.lock:
                 srv.bad.append(raw[:200])
             self._answer(400, {"ok": False, "error": "not a reading"})
             return
         with srv.lock:
-            srv.readings.append((srv.now_ms(), doc))
+            srv.posts += 1
+            for key, doc in zip(keys, docs, strict=True):
+                if key in srv.seen:
+                    srv.duplicates += 1
+                else:
+                    srv.seen.add(key)
+                    srv.readings.append((srv.now_ms(), doc))
             n = len(srv.readings)
-        self._answer(200, {"ok": True, "n": n})
+            dup = srv.duplicates
+        self._answer(200, {"ok": True, "n": n, "unique": n, "duplicates": dup})
 
     def log_message(self, *args):
         pass
@@ -152,9 +174,19 @@ def tcp_connection(vm, rnd, wait_ms, speed):
 
 
 def inject(vm, kind, rnd, speed):
-    """Inject one fault; returns (description, module ms it lasts at most) or (None, 0) when it
-    could not be applied (remote_close/urc with no connection open)."""
+    """Inject one fault of the virtual module; returns (description, module ms it lasts at
+    most) or (None, 0) when it could not be applied (remote_close/urc with no connection
+    open). An outage lasts until the caller registers the module again."""
     code = rnd.randint(552, 574)
+    if kind == "outage":
+        ms = rnd.randint(60, 240) * 1000
+        vm.set_registration(cs=2, ps=2)
+        vm.pdp_deactivate(1)
+        return "network outage of %d module s (deregistered, pdpdeact)" % (ms // 1000), ms
+    if kind == "module_outage":
+        ms = rnd.randint(60, 240) * 1000
+        vm.fault_silence(ms)
+        return "module outage: silent for %d module s" % (ms // 1000), ms
     if kind == "reboot":
         vm.reboot()
         return "reboot", 0
@@ -207,42 +239,44 @@ def inject(vm, kind, rnd, speed):
 
 # ---- the firmware's log ----------------------------------------------------------------------
 
-RE_POST = re.compile(r"\] POST #(\d+) to ")
-RE_ANSWER = re.compile(r"\] POST #(\d+) answered: (\d+)")
-RE_FAILED = re.compile(r"\] report failed: ")
+RE_STORED = re.compile(r"\] reading #(\d+) stored")
+RE_DROPPED = re.compile(r"\] queue full: dropped the oldest reading, #(\d+)")
+RE_OPENED = re.compile(
+    r"\] queue \S+: (\d+) reading\(s\) kept from before, next #(\d+), (\d+) dropped"
+)
+RE_POST = re.compile(r"\] POST #(\d+)\.\.#(\d+) \(")
+RE_ANSWER = re.compile(r"\] POST #(\d+)\.\.#(\d+) answered: (\d+)")
+RE_FAILED = re.compile(r"\] send failed: ")
 RE_STATE = re.compile(r"\] modem: ([^(]+?)(?: \((.*)\))?$")
 
 
 def analyse_log(lines):
-    """Per-seq outcomes and state changes from the firmware's lines [(module ms, text)]."""
-    posted, answered, failed, skipped_reported, skipped_silent = {}, {}, set(), set(), set()
-    states, connected_at = {}, []
-    cur, cur_done, early_failures, last_posted = None, True, 0, 0
+    """Figures from the firmware's lines [(module ms, text)], all runs together."""
+    stored, dropped_logged, states, connected_at = set(), set(), {}, []
+    posts = answered = failed = 0
+    opened = []  # (queued, next seq, dropped) at each start
     for ms, text in lines:
-        m = RE_POST.search(text)
+        m = RE_STORED.search(text)
         if m:
-            n = int(m.group(1))
-            for k in range(last_posted + 1, n):  # consumed without a POST line
-                if early_failures > 0:
-                    skipped_reported.add(k)
-                    early_failures -= 1
-                else:
-                    skipped_silent.add(k)
-            posted[n], cur, cur_done, last_posted, early_failures = ms, n, False, n, 0
+            stored.add(int(m.group(1)))
+            continue
+        m = RE_DROPPED.search(text)
+        if m:
+            dropped_logged.add(int(m.group(1)))
             continue
         m = RE_ANSWER.search(text)
         if m:
-            n, status = int(m.group(1)), int(m.group(2))
-            answered[n] = (status, ms)
-            if 200 <= status < 300 and n == cur:
-                cur_done = True
+            answered += 200 <= int(m.group(3)) < 300
+            continue
+        if RE_POST.search(text):
+            posts += 1
             continue
         if RE_FAILED.search(text):
-            if cur is not None and not cur_done:
-                failed.add(cur)
-                cur_done = True
-            else:
-                early_failures += 1
+            failed += 1
+            continue
+        m = RE_OPENED.search(text)
+        if m:
+            opened.append(tuple(int(x) for x in m.groups()))
             continue
         m = RE_STATE.search(text)
         if m:
@@ -250,22 +284,20 @@ def analyse_log(lines):
             states[st] = states.get(st, 0) + 1
             if st == "connected":
                 connected_at.append(ms)
-    in_flight = cur if cur is not None and not cur_done else None
-    ok = {n: ms for n, (s, ms) in answered.items() if 200 <= s < 300}
     return {
-        "posted": posted,
-        "ok": ok,
-        "failed": failed,
-        "in_flight": in_flight,
-        "skipped_reported": skipped_reported,
-        "skipped_silent": skipped_silent,
+        "stored": stored,
+        "dropped_logged": dropped_logged,
+        "posts": posts,
+        "answered": answered,
+        "send_failed": failed,
+        "opened": opened,
         "states": states,
         "connected_at": connected_at,
     }
 
 
 def heap_figures(samples, slack):
-    """samples: [(module minute, bytes in use)] in seq order."""
+    """samples: [(module minute the reading arrived, bytes in use)] in seq order."""
     if not samples:
         return None
     used = [b for _, b in samples]
@@ -364,17 +396,33 @@ def parse_args(argv):
         type=float,
         default=600.0,
         metavar="S",
-        help="module seconds to wait after the last fault for an answered report (default 600)",
+        help="module seconds the final run (FW_REPORTS=0) may take to empty the queue "
+        "(default 600)",
+    )
+    ap.add_argument(
+        "--queue-max",
+        type=int,
+        default=50,
+        metavar="N",
+        help="readings the firmware's flash queue holds before it drops the oldest "
+        "(FW_QUEUE_MAX, default 50: an outage of minutes fills it)",
     )
     ap.add_argument(
         "--out",
         default=os.path.join(ROOT, "build"),
         help="directory for soak.log and soak.json (default build/)",
     )
+    ap.add_argument(
+        "--async",
+        dest="use_async",
+        action="store_true",
+        help="run firmware/main_async.py (the asyncio variant) instead of main.py",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="echo the firmware's lines")
     a = ap.parse_args(argv)
-    if a.minutes <= 0 or a.speed < 1 or a.interval <= 0 or a.settle < 0:
-        ap.error("MODULE_MINUTES and --interval must be > 0, SPEED a whole number >= 1")
+    if a.minutes <= 0 or a.speed < 1 or a.interval <= 0 or a.settle < 0 or a.queue_max < 1:
+        ap.error("MODULE_MINUTES, --interval and --queue-max must be > 0, SPEED a whole "
+                 "number >= 1")  # fmt: skip
     try:
         lo, hi = (float(x) for x in a.every.split("-"))
         assert 0 < lo <= hi
@@ -404,16 +452,77 @@ def heap_total(heapsize):
     return int(out.stdout.strip())
 
 
+class Firmware:
+    """firmware/main.py under the unix port, restartable: kill() is an MCU reset (the flash,
+    FW_STORE_DIR, stays). Its lines go to on_line(text) with the module time."""
+
+    def __init__(self, cmd, env, on_line):
+        self.cmd, self.env, self.on_line = cmd, env, on_line
+        self.proc = self.thread = None
+        self.starts = 0
+
+    def start(self, **env):
+        self.starts += 1
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=ROOT,
+            env=dict(self.env, **env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        self.thread = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc):
+        for line in proc.stdout:
+            self.on_line(line.rstrip("\n"))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL: the board loses power or resets, whatever it was doing."""
+        if self.alive():
+            self.proc.kill()
+        self._reap()
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._reap()
+
+    def _reap(self):
+        if self.proc is not None:
+            self.proc.wait()
+            self.thread.join(5)
+            self.proc.stdout.close()
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
 def run(a):
     rnd = random.Random(a.seed)
     speed = a.speed
     total = heap_total(a.heapsize)
     events = []  # (module ms, source, text)
     lines = []  # firmware (module ms, text)
-    answered = {"n": 0, "last_ms": None}
+    answered = {"n": 0}
     fw_lock = threading.Lock()
     counts, missed = {}, {}
     stop_ms = a.minutes * 60000
+    queue_dir = os.path.join(a.out, "soak-queue")
+    shutil.rmtree(queue_dir, ignore_errors=True)
 
     vm = VirtualModule(speed=speed, powered=False, seed=a.seed)
     vm.start()
@@ -428,11 +537,14 @@ def run(a):
         QUECTEL_SPEED=str(speed),
         FW_SERVER_URL=url,
         FW_INTERVAL=repr(a.interval / speed),
+        FW_STORE_DIR=queue_dir,
+        FW_QUEUE_MAX=str(a.queue_max),
     )
     env.pop("FW_REPORTS", None)  # forever, as on a device
-    cmd = [MICROPYTHON, "-X", "heapsize=" + a.heapsize, "firmware/main.py"]
+    main = "firmware/main_async.py" if a.use_async else "firmware/main.py"
+    cmd = [MICROPYTHON, "-X", "heapsize=" + a.heapsize, main]
     print(
-        "soak: %s min of module time at speed %d (about %.0f s real), seed %d, a report every "
+        "soak: %s min of module time at speed %d (about %.0f s real), seed %d, a reading every "
         "%g module s, a fault every %g-%g module s from: %s"
         % (
             a.minutes,
@@ -447,61 +559,53 @@ def run(a):
         flush=True,
     )
     print(
-        "soak: firmware/main.py under %s -X heapsize=%s (heap %d bytes), endpoint %s"
-        % (MICROPYTHON, a.heapsize, total, url),
+        "soak: %s under %s -X heapsize=%s (heap %d bytes), endpoint %s, queue of %d in %s"
+        % (main, MICROPYTHON, a.heapsize, total, url, a.queue_max, queue_dir),
         flush=True,
     )
+
+    def on_line(text):
+        ms = vm.now_ms()
+        with fw_lock:
+            lines.append((ms, text))
+            events.append((ms, "fw", text))
+            m = RE_ANSWER.search(text)
+            if m and 200 <= int(m.group(3)) < 300:
+                answered["n"] += 1
+        if a.verbose:
+            print("fw: " + text, flush=True)
+
+    fw = Firmware(cmd, env, on_line)
     t_real0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    )
+    verdict = []
+    drained = None
+    resets = outages = 0
+
+    def sleep_module(ms):
+        time.sleep(max(0.0, ms) / 1000 / speed)
 
     try:
-
-        def reader():
-            for line in proc.stdout:
-                ms, text = vm.now_ms(), line.rstrip("\n")
-                with fw_lock:
-                    lines.append((ms, text))
-                    events.append((ms, "fw", text))
-                    m = RE_ANSWER.search(text)
-                    if m and 200 <= int(m.group(2)) < 300:
-                        answered["n"] += 1
-                        answered["last_ms"] = ms
-                if a.verbose:
-                    print("fw: " + text, flush=True)
-
-        rd = threading.Thread(target=reader, daemon=True)
-        rd.start()
-
-        def sleep_module(ms):
-            time.sleep(max(0.0, ms) / 1000 / speed)
-
-        def alive():
-            return proc.poll() is None
-
-        verdict = []
-        # Fault-free bring-up: wait for the first answered report.
-        while alive() and not answered["n"] and vm.now_ms() < START_MODULE_S * 1000:
+        fw.start()
+        # Fault-free bring-up: wait for the first answered batch.
+        while fw.alive() and not answered["n"] and vm.now_ms() < START_MODULE_S * 1000:
             sleep_module(200)
         if not answered["n"]:
-            verdict.append("no report answered within %d module s of start" % START_MODULE_S)
+            verdict.append("no batch answered within %d module s of start" % START_MODULE_S)
         faults_from = vm.now_ms()
         next_progress = 5 * 60000
-        while not verdict and alive() and vm.now_ms() < stop_ms:
+        while not verdict and fw.alive() and vm.now_ms() < stop_ms:
             sleep_module(rnd.uniform(*a.every) * 1000)
-            if vm.now_ms() >= stop_ms or not alive():
+            if vm.now_ms() >= stop_ms or not fw.alive():
                 break
             vm.clear_faults()
             kind = rnd.choice(a.faults)
-            text, lasts = inject(vm, kind, rnd, speed)
+            if kind == "mcu_reset":
+                fw.kill()
+                resets += 1
+                text, lasts = "MCU reset (firmware killed, started again)", 0
+                fw.start()
+            else:
+                text, lasts = inject(vm, kind, rnd, speed)
             if text is None:
                 missed[kind] = missed.get(kind, 0) + 1
                 events.append((vm.now_ms(), "fault", "%s: no connection open, skipped" % kind))
@@ -509,17 +613,24 @@ def run(a):
                 counts[kind] = counts.get(kind, 0) + 1
                 events.append((vm.now_ms(), "fault", text))
             sleep_module(lasts)
+            if kind == "module_outage":
+                outages += 1
+            if kind == "outage":
+                outages += 1
+                vm.set_registration(cs=1, ps=1)
+                events.append((vm.now_ms(), "fault", "network back (registered)"))
             if vm.now_ms() >= next_progress:
                 with ep.lock:
                     last = ep.readings[-1][1] if ep.readings else None
+                    got = len(ep.readings)
                 print(
-                    "soak: %5.1f module min: %d faults, %d reports answered, %d received, heap "
-                    "in use %s"
+                    "soak: %5.1f module min: %d faults, %d batches answered, %d readings "
+                    "received, heap in use %s"
                     % (
                         vm.now_ms() / 60000,
                         sum(counts.values()),
                         answered["n"],
-                        len(ep.readings),
+                        got,
                         total - last["mem_free"] if last else "?",
                     ),
                     flush=True,
@@ -527,76 +638,73 @@ def run(a):
                 next_progress += 5 * 60000
         faults_until = vm.now_ms()
         vm.clear_faults()
+        vm.set_registration(cs=1, ps=1)
         events.append((faults_until, "fault", "faults stop (clear_faults)"))
-        # Settle: one more answered report after the last fault shows the firmware recovered.
-        n_at_stop = answered["n"]
-        recovered_ms = None
-        while alive() and not verdict and vm.now_ms() < faults_until + a.settle * 1000:
-            if answered["n"] > n_at_stop:
-                recovered_ms = answered["last_ms"] - faults_until
-                break
-            sleep_module(100)
-        died = not alive()
-        rc = proc.poll()
+        died = not fw.alive()
+        rc = fw.proc.poll()
+        fw.stop()
+        # The final run: no new reading, the queue emptied, then it exits.
+        if not verdict:
+            events.append((vm.now_ms(), "soak", "final run: FW_REPORTS=0 empties the queue"))
+            fw.start(FW_REPORTS="0")
+            drained = fw.wait(a.settle / speed + 30)
+            if drained is None:
+                fw.kill()
     finally:  # never leave the firmware running (an error here, Ctrl-C)
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        fw.stop()
         end_ms = vm.now_ms()
         real_s = time.monotonic() - t_real0
         ep.shutdown()
         ep.server_close()
         vm.stop()
-    rd.join(5)
 
     # ---- figures
     log = analyse_log(lines)
+    # What the final run found queued (it exits 0 only once it has sent all of it).
+    final_queued = log["opened"][-1][0] if drained is not None and log["opened"] else None
     with ep.lock:
         readings = sorted(ep.readings, key=lambda r: r[1]["seq"])
-        bad, aborted = list(ep.bad), ep.aborted
-    got = {}
-    for _, doc in readings:
-        got[doc["seq"]] = got.get(doc["seq"], 0) + 1
-    received = set(got)
-    lost_answered = sorted(set(log["ok"]) - received)
-    top = max(received) if received else 0
-    reported = log["failed"] | log["skipped_reported"]
-    lost_gaps = sorted(set(range(1, top + 1)) - received - reported - set(log["ok"]))
-    lost = sorted(set(lost_answered) | set(lost_gaps))
-    delivered_failed = sorted(received & log["failed"])
+        bad, aborted, dups, posts_in = list(ep.bad), ep.aborted, ep.duplicates, ep.posts
+    received = {doc["seq"] for _, doc in readings}
+    produced = max(log["stored"] | received | {0})
+    dropped = max([o[2] for o in log["opened"]] + [doc.get("dropped", 0) for _, doc in readings])
+    missing = sorted(set(range(1, produced + 1)) - received)
+    # Readings still on flash when the final run failed are not lost, but not received either.
+    still_queued = (final_queued or 0) if drained != 0 else 0
+    lost = max(0, len(missing) - dropped - still_queued)
     heap = heap_figures(
-        [(doc["uptime_ms"] * speed / 60000, total - doc["mem_free"]) for _, doc in readings],
+        [(ms / 60000, total - doc["mem_free"]) for ms, doc in readings],
         a.heap_slack,
     )
-    ok_times = sorted(log["ok"].values())
-    gaps = [b - a_ for a_, b in zip(ok_times, ok_times[1:], strict=False)]
     reconnects = max(0, len(log["connected_at"]) - 1)
     if died:
-        verdict.append("the firmware exited with status %s" % rc)
-    if not log["ok"]:
-        verdict.append("no report answered")
+        verdict.append("the firmware exited by itself with status %s" % rc)
+    if not log["answered"]:
+        verdict.append("no batch answered")
     if bad:
-        verdict.append("%d corrupted reading(s) reached the endpoint: %r" % (len(bad), bad[:3]))
+        verdict.append("%d corrupted body(ies) reached the endpoint: %r" % (len(bad), bad[:3]))
     if lost:
-        verdict.append("%d message(s) lost: %s" % (len(lost), lost[:20]))
+        verdict.append(
+            "%d reading(s) lost: missing %s, %d dropped" % (lost, missing[:20], dropped)
+        )
     if heap and heap["grew"]:
         verdict.append(
             "heap grew by %d bytes (more than %d)"
             % (heap["mean_last_quarter"] - heap["mean_first_quarter"], a.heap_slack)
         )
-    if not died and recovered_ms is None and answered["n"]:
-        verdict.append("no report answered within %g module s after the faults stopped" % a.settle)
+    if drained is not None and drained != 0:
+        verdict.append("the final run could not empty the queue (exit status %s)" % drained)
+    elif drained is None and not died and not verdict:
+        verdict.append("the final run did not end within %g module s" % a.settle)
 
     summary = {
-        "command": "tools/soak %g %d --seed %d" % (a.minutes, speed, a.seed),
+        "command": "tools/soak %g %d --seed %d --queue-max %d%s"
+        % (a.minutes, speed, a.seed, a.queue_max, " --async" if a.use_async else ""),
         "seed": a.seed,
         "speed": speed,
         "interval_module_s": a.interval,
         "fault_every_module_s": list(a.every),
+        "queue_max": a.queue_max,
         "heapsize": a.heapsize,
         "heap_total": total,
         "module_minutes": round(end_ms / 60000, 2),
@@ -605,31 +713,33 @@ def run(a):
         "faults": sum(counts.values()),
         "faults_by_kind": dict(sorted(counts.items())),
         "faults_skipped_no_connection": dict(sorted(missed.items())),
+        "mcu_resets": resets,
+        "outages": outages,
+        "firmware_starts": fw.starts,
         "reconnections": reconnects,
         "state_changes": dict(sorted(log["states"].items())),
-        "reports_sent": len(log["posted"]),
-        "reports_answered": len(log["ok"]),
-        "reports_failed": len(log["failed"]),
-        "seqs_consumed_before_post": len(log["skipped_reported"]) + len(log["skipped_silent"]),
-        "received_by_endpoint": len(received),
-        "duplicates_at_endpoint": sum(c - 1 for c in got.values()),
-        "delivered_reported_failed": len(delivered_failed),
-        "in_flight_at_stop": log["in_flight"],
+        "readings_produced": produced,
+        "received_unique": len(received),
+        "duplicates_at_endpoint": dups,
+        "dropped_when_full": dropped,
+        "dropped_seqs_logged": sorted(log["dropped_logged"]),
+        "dropped_reported_in_readings": max([doc.get("dropped", 0) for _, doc in readings] + [0]),
+        "queued_at_final_run": final_queued,
+        "left_in_queue": 0 if drained == 0 else still_queued,
+        "lost": lost,
+        "missing_seqs": missing[:100],
+        "posts_logged": log["posts"],
+        "posts_answered": log["answered"],
+        "posts_received": posts_in,
+        "sends_failed": log["send_failed"],
         "endpoint_corrupted_bodies": [b.decode("latin-1") for b in bad],
         "endpoint_aborted_requests": aborted,
-        "lost": lost,
-        "lost_answered_not_received": lost_answered,
-        "lost_unreported_gaps": lost_gaps,
-        "longest_without_answer_module_s": round(max(gaps) / 1000, 1) if gaps else None,
-        "recovered_after_faults_module_s": None
-        if recovered_ms is None
-        else round(recovered_ms / 1000, 1),
+        "final_run_exit": drained,
         "heap": heap,
         "heap_timeline": [
-            [round(doc["uptime_ms"] * speed / 60000, 1), total - doc["mem_free"]]
-            for _, doc in readings[:: max(1, len(readings) // 12)]
+            [round(ms / 60000, 1), total - doc["mem_free"]]
+            for ms, doc in readings[:: max(1, len(readings) // 12)]
         ],
-        "firmware_exit": rc,
         "ok": not verdict,
         "problems": verdict,
     }
@@ -663,35 +773,37 @@ def report(s):
                 else "",
             ),
         ),
+        ("MCU resets, outages", "%d, %d" % (s["mcu_resets"], s["outages"])),
         (
             "reconnections",
             "%d (state changes: %s)"
             % (s["reconnections"], ", ".join("%s %d" % kv for kv in s["state_changes"].items())),
         ),
-        ("reports sent (POSTs)", str(s["reports_sent"])),
-        ("answered 200 (firmware)", str(s["reports_answered"])),
+        ("readings produced", str(s["readings_produced"])),
+        ("received (unique)", str(s["received_unique"])),
+        ("duplicates (dropped by endpoint)", str(s["duplicates_at_endpoint"])),
+        ("dropped when the queue was full", str(s["dropped_when_full"])),
         (
-            "reported failed (firmware)",
-            "%d (+%d seq consumed before a POST)"
-            % (s["reports_failed"], s["seqs_consumed_before_post"]),
-        ),
-        (
-            "received (endpoint)",
-            "%d (%d of them reported failed by the firmware, %d duplicates)"
+            "lost",
+            "%d%s"
             % (
-                s["received_by_endpoint"],
-                s["delivered_reported_failed"],
-                s["duplicates_at_endpoint"],
+                s["lost"],
+                " (%d still queued on flash: the final run failed)" % s["left_in_queue"]
+                if s["left_in_queue"]
+                else "",
             ),
         ),
-        ("lost", "%d" % len(s["lost"])),
+        (
+            "POSTs",
+            "%d sent, %d answered 2xx, %d failed sends, %d received by the endpoint"
+            % (s["posts_logged"], s["posts_answered"], s["sends_failed"], s["posts_received"]),
+        ),
         (
             "endpoint",
             "%d corrupted bodies, %d requests broken off by a fault"
             % (len(s["endpoint_corrupted_bodies"]), s["endpoint_aborted_requests"]),
         ),
-        ("longest without an answer", "%s module s" % s["longest_without_answer_module_s"]),
-        ("recovered after last fault", "%s module s" % s["recovered_after_faults_module_s"]),
+        ("final run (empties queue)", "exit status %s" % s["final_run_exit"]),
         (
             "heap in use (bytes)",
             "first %s, min %s, max %s, last %s of %d"

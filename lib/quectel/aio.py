@@ -854,9 +854,13 @@ class ASocket:
         """Send what is queued, then AT+QICLOSE: when this returns, the module has closed
         the connection."""
         c = self.c
-        if (c.tn or self._out is not None) and c.cid >= 0 and not c.dead:
-            await self.drain()
-        await self.am._drive(c.g_close())
+        try:
+            if (c.tn or self._out is not None) and c.cid >= 0 and not c.dead:
+                await self.drain()
+        finally:  # a send that failed (the peer reset) still frees the connect ID
+            self._out = None
+            c.tn = 0
+            await self.am._drive(c.g_close())
 
     async def aclose(self):
         """close() and wait_closed() in one."""
