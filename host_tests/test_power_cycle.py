@@ -89,3 +89,26 @@ def test_module_powered_down_on_its_own_is_recovered(pinned, vm, echo):
         m.at.wait(None, 1000)
     assert m.isconnected()
     _round_trip(m, echo.port, b"back again")
+
+
+def test_board_reset_mid_send_and_stale_connections(vm, echo):
+    """After a board reset (a new Modem on the same module): the module left inside a send's
+    data prompt answers again without a 60 s wait, and the connect IDs the old program left
+    open are closed when a new socket needs them (all 12 were lost before)."""
+    from fakes import VMPin
+
+    old = make_modem(vm, pins=True)
+    old.connect("internet")
+    for _ in range(12):  # every connect ID left open
+        connected(old, echo.port)
+    old.at.write(b"AT+QISEND=0,1000\r")  # and the module left waiting for payload
+    old.at.wait(None, 200)
+    old.at._uart.close()  # the board resets
+
+    m = make_modem(vm, pins=True, reset=VMPin(vm, "RESET"))
+    t0 = m.clock.ticks_ms()
+    m.connect("internet", restarts=0)
+    assert m.clock.ticks_diff(m.clock.ticks_ms(), t0) < 30000  # not the 60 s ATE0 timeout
+    for i in range(3):
+        _round_trip(m, echo.port, b"fresh %d" % i)
+    m.at._uart.close()

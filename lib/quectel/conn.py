@@ -609,8 +609,13 @@ class Conn:
             except QuectelError as e:
                 self.release()
                 if e.code == 562:
-                    used |= 1 << cid
                     err = e
+                    if m.sockets[cid] is None:
+                        # Not an incoming client (its URC would have come first): left open
+                        # before a board reset. Closed, it is free again.
+                        yield from _g_qiclose(m, cid)
+                    else:
+                        used |= 1 << cid
                     continue
                 if e.code is not None:
                     yield from m.g_opened(False)
@@ -700,10 +705,7 @@ class Conn:
             m.at.start(b"AT+QICLOSE=%d" % self.cid, b"")
             m.at.abort(m.policy.qiclose_ms)
             return
-        try:
-            yield from m.g_command(b"AT+QICLOSE=%d" % self.cid, b"", m.policy.qiclose_ms)
-        except QuectelError:
-            pass  # section 2.5: the module force-closes after its timeout anyway
+        yield from _g_qiclose(m, self.cid)
 
     def g_close(self):
         """Send what is queued, then AT+QICLOSE (section 2.5); received data is discarded.
@@ -737,3 +739,10 @@ class Conn:
         self.tn = 0
         if err is not None:
             raise err
+
+
+def _g_qiclose(m, cid):
+    try:
+        yield from m.g_command(b"AT+QICLOSE=%d" % cid, b"", m.policy.qiclose_ms)
+    except QuectelError:
+        pass  # section 2.5: the module force-closes after its timeout anyway

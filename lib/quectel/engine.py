@@ -770,6 +770,10 @@ class ATEngine:
         # bytes it expects as ESC (ignored in command mode); the send's outcome is unknown.
         n = self._owe
         self._owe = 0
+        self.fill(n)
+
+    def fill(self, n):
+        """Write n ESC bytes: what a data prompt still expects, ignored in command mode."""
         esc = b"\x1b" * 64
         while n > 0:
             self.write(esc, 0, min(n, 64))

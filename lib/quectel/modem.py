@@ -363,6 +363,18 @@ class Modem(Events):
 
     # ---- power -----------------------------------------------------------------------------
 
+    def g_answers(self):
+        # Whether the module answers AT; a board reset may have left it in a send's data
+        # prompt, which the manual's longest send (1460 bytes) fills: ESC is ignored in
+        # command mode, and the send's late answer is dropped before the next probe.
+        if (yield from self.g_responds()):
+            return True
+        from .conn import MAX_SEND
+
+        self.at.fill(MAX_SEND)
+        yield from self.g_quiet()
+        return (yield from self.g_responds())
+
     def g_responds(self, tries=2):
         for _ in range(tries):
             try:
@@ -386,7 +398,15 @@ class Modem(Events):
         self._off = False
         self._held_off = False
         self._powered_down = False
-        on = self._status.on() if self._status else (yield from self.g_responds())
+        on = self._status.on() if self._status else (yield from self.g_answers())
+        if on and self._status and not (yield from self.g_answers()):
+            # On, but deaf: a board reset left it inside a command (a send's data prompt
+            # swallows our commands as payload) or it hangs: only a reboot helps now.
+            if self._reset is None:
+                self._set(STAT_NO_RESPONSE, "the module is on but does not answer")
+                raise ModuleOff("the module is on but does not answer")
+            yield from self.g_reset()
+            return
         if not on:
             if self._pwrkey is None:
                 self._set(STAT_NO_RESPONSE, "no answer and no PWRKEY wired")
