@@ -2,6 +2,8 @@
 
 import io
 
+from quectel.clock import PERIOD as _PERIOD
+
 
 class ScriptUART:
     """Answers each expected host write with scripted module output.
@@ -112,11 +114,15 @@ class CannedUART:
 
 
 class StepClock:
-    """A clock that moves only when slept on: timeouts without waiting. Its ticks are
-    30-bit and start just before they wrap, as a 32-bit port's do, so every suite that uses
-    it runs across the wrap; `elapsed` is the time slept since it was made."""
+    """A clock that moves only when slept on: timeouts without waiting. Its ticks wrap at
+    the port's period (30 bits on a 32-bit port) and start just before they wrap, so every
+    suite that uses it runs across the wrap; `elapsed` is the time slept since it was made."""
 
-    PERIOD = 1 << 30
+    # The port's own period (quectel.clock.PERIOD, 2**30 under CPython), and no arithmetic
+    # with it per call: it is no small int on a 32-bit port, so that would allocate.
+    PERIOD = _PERIOD
+    MASK = PERIOD - 1
+    HALF = PERIOD >> 1
 
     def __init__(self, start=PERIOD - 5000):
         self.now = start
@@ -126,15 +132,14 @@ class StepClock:
         return self.now
 
     def ticks_diff(self, a, b):
-        half = self.PERIOD >> 1
-        return ((a - b + half) & (self.PERIOD - 1)) - half
+        return ((a - b + self.HALF) & self.MASK) - self.HALF
 
     def ticks_add(self, a, ms):
-        return (a + ms) & (self.PERIOD - 1)
+        return (a + ms) & self.MASK
 
     def sleep_ms(self, ms):
         if ms > 0:
-            self.now = (self.now + ms) & (self.PERIOD - 1)
+            self.now = (self.now + ms) & self.MASK
             self.elapsed += ms
 
 

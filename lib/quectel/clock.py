@@ -5,7 +5,8 @@ Deadlines are always `ticks_add(now, ms)` and compared with `ticks_diff`: on 32-
 
 Tests and the virtual board pass `Clock(speed)` with speed > 1 so that the manual's 150 s
 timeouts elapse in a fraction of that; `Clock(speed, start=...)` also starts the ticks at
-`start` and wraps them at 2**30, as a 32-bit port does, so suites can run across the wrap.
+`start` and wraps them at the port's period (2**30 on CPython), as a 32-bit port does, so
+suites can run across the wrap.
 """
 
 import time
@@ -30,13 +31,17 @@ except AttributeError:  # CPython
         time.sleep(ms / 1000)
 
 
-PERIOD = 1 << 30  # MicroPython's TICKS_PERIOD on 32-bit ports
+# The port's TICKS_PERIOD, the small-int range: 2**30 on 32-bit ports (2**29 where small
+# ints have 30 bits), and 2**30 for the CPython tests. The period itself is no small int
+# there, so arithmetic uses the mask and the half period, computed once: no allocation.
+_MASK = _ticks_add(0, -1) if hasattr(time, "ticks_add") else (1 << 30) - 1
+PERIOD = _MASK + 1
 _HALF = PERIOD >> 1
 
 
 class Clock:
     """ticks_ms/ticks_diff/ticks_add/sleep_ms, optionally `speed` times faster than real
-    time and, with `start`, on 30-bit ticks that wrap."""
+    time and, with `start`, on ticks that wrap at PERIOD."""
 
     def __init__(self, speed=1, start=None):
         self.speed = int(speed)
@@ -51,17 +56,17 @@ class Clock:
         self._now += _ticks_diff(t, self._last) * self.speed
         self._last = t
         if self._wrap:
-            self._now &= PERIOD - 1
+            self._now &= _MASK
         return int(self._now)
 
     def ticks_diff(self, a, b):
         if self._wrap:
-            return ((a - b + _HALF) & (PERIOD - 1)) - _HALF
+            return ((a - b + _HALF) & _MASK) - _HALF
         return _ticks_diff(a, b) if self.speed == 1 else a - b
 
     def ticks_add(self, a, ms):
         if self._wrap:
-            return (a + ms) & (PERIOD - 1)
+            return (a + ms) & _MASK
         return _ticks_add(a, ms) if self.speed == 1 else a + ms
 
     def sleep_ms(self, ms):
