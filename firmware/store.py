@@ -216,10 +216,18 @@ class Store:
         return out, pos
 
     def ack(self, batch, mark):
-        """The server has acknowledged `batch` (from peek(), with no append() since): move the
-        head past it."""
-        self.offset = mark
-        self.count -= len(batch)
+        """The server has acknowledged `batch` (from peek()): move the head past it. Readings
+        of the batch that append() dropped meanwhile (the queue filled up while the batch was
+        on its way, as when a sampling task goes on during the POST) were delivered after
+        all: they no longer count as dropped."""
+        gone = 0
+        if self.last_dropped is not None:
+            for seq, _ in batch:
+                if seq <= self.last_dropped:
+                    gone += 1
+        self.dropped -= gone
+        self.offset = max(self.offset, mark)
+        self.count -= len(batch) - gone
         if not self.count or self.offset >= self.compact_bytes:
             self._compact()
         else:

@@ -93,8 +93,7 @@ def test_firmware_manifest_freezes_core_board_and_app(mf, tmp_path):
     vars_ = {"PORT_DIR": str(port), "MPY_LIB_DIR": str(lib)}
     m = evaluate(mf, os.path.join(ROOT, "firmware", "manifest.py"), mf.MODE_FREEZE, False, vars_)
     assert targets(m) == sorted(
-        package(CORE)
-        + ["boards/esp32_generic.py", "config.py", "firmware/main.py", "store.py"]
+        package(CORE) + ["boards/esp32_generic.py", "config.py", "firmware/main.py", "store.py"]
     )  # nothing from micropython-lib: the application POSTs over the package's socket
 
 

@@ -91,24 +91,34 @@ def test_module_powered_down_on_its_own_is_recovered(pinned, vm, echo):
     _round_trip(m, echo.port, b"back again")
 
 
-def test_board_reset_mid_send_and_stale_connections(vm, echo):
-    """After a board reset (a new Modem on the same module): the module left inside a send's
-    data prompt answers again without a 60 s wait, and the connect IDs the old program left
-    open are closed when a new socket needs them (all 12 were lost before)."""
+@pytest.mark.parametrize("reset_wired", [True, False])
+def test_board_reset_mid_send_and_stale_connections(vm, echo, sink, reset_wired):
+    """After a board reset (a new Modem on the same module), with the module left inside a
+    send's data prompt and every connect ID taken by the old program: the new program
+    connects without the 60 s ATE0 timeout and opens sockets. With a RESET pin the module
+    is rebooted before a byte is written, so the stale connection's peer gets nothing of
+    ours; without one the prompt is filled (probes and ESC reach that peer) and the stale
+    connect IDs are closed as new sockets need them."""
     from fakes import VMPin
 
     old = make_modem(vm, pins=True)
     old.connect("internet")
-    for _ in range(12):  # every connect ID left open
+    prompt = connected(old, sink.port)
+    for _ in range(11):  # every other connect ID left open too
         connected(old, echo.port)
-    old.at.write(b"AT+QISEND=0,1000\r")  # and the module left waiting for payload
+    old.at.write(b"AT+QISEND=%d,1000\r" % prompt.cid)  # the module waits for payload ...
+    old.at.write(b"partial")
     old.at.wait(None, 200)
-    old.at._uart.close()  # the board resets
+    old.at._uart.close()  # ... when the board resets
 
-    m = make_modem(vm, pins=True, reset=VMPin(vm, "RESET"))
+    kw = {"reset": VMPin(vm, "RESET")} if reset_wired else {}
+    m = make_modem(vm, pins=True, **kw)
     t0 = m.clock.ticks_ms()
     m.connect("internet", restarts=0)
     assert m.clock.ticks_diff(m.clock.ticks_ms(), t0) < 30000  # not the 60 s ATE0 timeout
     for i in range(3):
         _round_trip(m, echo.port, b"fresh %d" % i)
+    got = sink.wait_for(1000, 1)
+    if reset_wired:
+        assert got == b"", got
     m.at._uart.close()

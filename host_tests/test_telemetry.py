@@ -22,7 +22,9 @@ def test_no_reading_lost_through_mcu_resets_and_outages(variant, tmp_path):
     args = ["8", "50", "--seed", "6", "--faults", "mcu_reset,outage,module_outage", "--every", "10-30",
             "--queue-max", "20", "--out", str(tmp_path)]  # fmt: skip
     if variant == "main_async":
-        args.append("--async")
+        # Its readings are sampled while another task may hold a POST's buffers: the heap in
+        # use at a sample varies by up to 2 KB, whatever the trend.
+        args += ["--async", "--heap-slack", "2048"]
     summary, _ = soak.run(soak.parse_args(args))
     print(soak.report(summary))
     assert not summary["problems"], summary["problems"]  # heap growth included
@@ -33,7 +35,9 @@ def test_no_reading_lost_through_mcu_resets_and_outages(variant, tmp_path):
     assert summary["left_in_queue"] == 0
     produced = summary["readings_produced"]
     assert produced > 10
-    assert summary["received_unique"] + summary["dropped_when_full"] == produced
+    # Every reading arrived or was dropped from a full queue (lost is 0 above); one can be
+    # both, when the server got it but its answer was cut off and the queue then filled.
+    assert summary["received_unique"] + summary["dropped_when_full"] >= produced
     if variant == "main_async":  # it samples through the outage: the queue of 20 overflows
         assert summary["dropped_when_full"] > 0
         assert 0 < summary["dropped_reported_in_readings"] <= summary["dropped_when_full"]

@@ -146,6 +146,7 @@ class Modem(Events):
         self._pushing = None
         self._off = False  # we powered it off, or it does not answer and has no PWRKEY
         self._held_off = False  # the program switched it off: check() leaves it off
+        self._fresh = True  # this Modem has not set the module up yet
         self.timer = timer
         self.coalesce_ms = coalesce_ms
         self._armed = False
@@ -398,7 +399,14 @@ class Modem(Events):
         self._off = False
         self._held_off = False
         self._powered_down = False
-        on = self._status.on() if self._status else (yield from self.g_answers())
+        st = self._status
+        if self._fresh and self._reset and st and st.on():
+            # On before this Modem set it up (a board reset): its state is unknown, and a
+            # send's data prompt or transparent mode would pass our first bytes, probes
+            # included, to a peer as payload. A reboot by pin writes nothing.
+            yield from self.g_reset()
+            return
+        on = st.on() if st else (yield from self.g_answers())
         if on and self._status and not (yield from self.g_answers()):
             # On, but deaf: a board reset left it inside a command (a send's data prompt
             # swallows our commands as payload) or it hangs: only a reboot helps now.
@@ -457,6 +465,7 @@ class Modem(Events):
                 pass  # an older firmware without location reports still works
         self._restarted = False
         self._powered_down = False
+        self._fresh = False
 
     def power_off(self):
         """`AT+QPOWD=1`, then wait up to 12 s for POWERED DOWN (and STATUS low, when wired).
