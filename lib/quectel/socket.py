@@ -350,6 +350,8 @@ class Socket(IOBase):
         if mode not in (BUFFER, PUSH, TRANSPARENT):
             raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
         c = self.c
+        if c.ssl:
+            raise oserror(errno.EOPNOTSUPP)  # TLS links keep the mode they were opened in
         m = c.modem
         if mode == TRANSPARENT:
             m.last_transparent = None
