@@ -6,8 +6,11 @@ Runs tools/bench_tls_device.py on the virtual board against a virtual module in 
 - UART bytes and line-rate ratio of an N-byte transfer each way over module TLS, and over
   plain TCP for comparison (the peer answers "S n" by reading n bytes then writing "K", and
   "R n" by writing n bytes);
-- heap allocated by one micropython-lib `requests` HTTPS GET with module TLS and with the
-  firmware's own TLS (MCU) over a module TCP socket (gc.mem_alloc delta, GC off).
+- heap allocated by one micropython-lib `requests` GET: plain HTTP, HTTPS with module TLS,
+  HTTPS with the firmware's own TLS (MCU) over a module TCP socket (gc.mem_alloc delta with
+  the GC off). On the unix port mbedTLS allocates its buffers from the C heap, so the MCU
+  figure counts only the Python-side objects of MCU TLS: its real cost on a board (tens of
+  KB of handshake buffers in the MicroPython heap) does not show here.
 Prints a table; --json writes the rows. Every wait is bounded.
 """
 
@@ -87,6 +90,11 @@ class Peer:
         self.sock.close()
 
 
+class _Quiet(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a TCP connection closed before its handshake (module TLS reopens): expected
+
+
 class _Web(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
@@ -101,30 +109,49 @@ class _Web(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def run(nbytes, baud, mcu):
-    certs = Certs()
-    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    certs.good.configure_cert(sctx)
-    tls_peer, tcp_peer = Peer(sctx), Peer()
-    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Web)
-    web.socket = sctx.wrap_socket(web.socket, server_side=True)
-    threading.Thread(target=web.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp, VirtualModule(speed=1, baud=baud) as vm:
-        ca = os.path.join(tmp, "ca.pem")
-        with open(ca, "wb") as f:
+class _Peers:
+    """Every loopback peer of a run: TLS and TCP transfer peers, HTTPS and HTTP servers."""
+
+    def __init__(self, tmp):
+        certs = Certs()
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        certs.good.configure_cert(sctx)
+        self.tls, self.tcp = Peer(sctx), Peer()
+        self.https = _Quiet(("127.0.0.1", 0), _Web)
+        self.https.socket = sctx.wrap_socket(self.https.socket, server_side=True)
+        self.http = _Quiet(("127.0.0.1", 0), _Web)
+        for srv in (self.https, self.http):
+            threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
+                             daemon=True).start()  # fmt: skip
+        self.ca = os.path.join(tmp, "ca.pem")
+        with open(self.ca, "wb") as f:
             f.write(certs.ca_pem)
-        env = dict(os.environ, MICROPYPATH=mp_path(), QUECTEL_UART="127.0.0.1:%d" % vm.port,
-                   QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port, QUECTEL_SPEED="1",
-                   QUECTEL_BAUD=str(baud), BENCH_CA=ca, BENCH_BYTES=str(nbytes),
-                   BENCH_TLS_PORT=str(tls_peer.port), BENCH_TCP_PORT=str(tcp_peer.port),
-                   BENCH_HTTPS_PORT=str(web.server_address[1]),
-                   BENCH_MCU="1" if mcu else "0")  # fmt: skip
-        p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=8m", DEVICE], cwd=ROOT, env=env,
-                             text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+
+    def env(self):
+        return dict(BENCH_CA=self.ca, BENCH_TLS_PORT=str(self.tls.port),
+                    BENCH_TCP_PORT=str(self.tcp.port),
+                    BENCH_HTTPS_PORT=str(self.https.server_address[1]),
+                    BENCH_HTTP_PORT=str(self.http.server_address[1]))  # fmt: skip
+
+    def close(self):
+        self.tls.close()
+        self.tcp.close()
+        for srv in (self.https, self.http):
+            srv.shutdown()
+            srv.server_close()
+
+
+def _device(peers, baud, env, heapsize, path):
+    """One device run: (exit code, RESULT rows, UART counters at each DONE, output lines)."""
+    with VirtualModule(speed=1, baud=baud) as vm:
+        e = dict(os.environ, MICROPYPATH=path, QUECTEL_UART="127.0.0.1:%d" % vm.port,
+                 QUECTEL_PINS="127.0.0.1:%d" % vm.pin_port, QUECTEL_SPEED="1",
+                 QUECTEL_BAUD=str(baud), **peers.env(), **env)  # fmt: skip
+        p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=%s" % heapsize, DEVICE], cwd=ROOT,
+                             env=e, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, bufsize=1)  # fmt: skip
         lines = queue.Queue()
-        out = []
+        out, rows, counters = [], [], []
 
         def reader():
             for line in p.stdout:
@@ -132,7 +159,6 @@ def run(nbytes, baud, mcu):
             lines.put(None)
 
         threading.Thread(target=reader, daemon=True).start()
-        counters = []
         try:
             while True:
                 try:
@@ -155,10 +181,12 @@ def run(nbytes, baud, mcu):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-            tls_peer.close()
-            tcp_peer.close()
-            web.shutdown()
-            web.server_close()
+    return rc, rows, counters, out
+
+
+def run(peers, nbytes, baud, mcu):
+    env = dict(BENCH_BYTES=str(nbytes), BENCH_MCU="1" if mcu else "0")
+    rc, rows, counters, out = _device(peers, baud, env, "8m", mp_path())
     if rc != 0:
         raise RuntimeError("device exited with %d:\n%s" % (rc, "\n".join(out[-30:])))
     transfers = [r for r in rows if r["kind"] == "transfer"]
@@ -179,7 +207,7 @@ def table(rows, baud):
             out.append("%-5s %-5s %8d %8d %12d %12d %9.1f %9.1f" % (
                 "tls" if r["tls"] else "tcp", r["way"], r["bytes"], r["ms"], r["uart_to_module"],
                 r["uart_to_host"], r["efficiency"], r["line_rate"]))  # fmt: skip
-    out.append("heap allocated by one requests HTTPS GET (512-byte body), GC off:")
+    out.append("heap allocated by one requests GET (512-byte body; none: plain HTTP), GC off:")
     for r in rows:
         if r["kind"] == "heap":
             out.append("  %-6s TLS: %7d bytes" % (r["tls"], r["bytes"]))
@@ -191,9 +219,19 @@ def main(argv=None):
     ap.add_argument("--bytes", type=int, default=100 * 1024)
     ap.add_argument("--baud", type=int, default=115200)
     ap.add_argument("--no-mcu", action="store_true", help="skip the firmware-ssl heap figure")
+    ap.add_argument(
+        "--min-heap",
+        action="store_true",
+        help="also search the smallest heap for one request (about a minute)",
+    )
     ap.add_argument("--json", help="write the rows here")
     a = ap.parse_args(argv)
-    rows = run(a.bytes, a.baud, not a.no_mcu)
+    with tempfile.TemporaryDirectory() as tmp:
+        peers = _Peers(tmp)
+        try:
+            rows = run(peers, a.bytes, a.baud, not a.no_mcu)
+        finally:
+            peers.close()
     print(table(rows, a.baud))
     if a.json:
         with open(a.json, "w") as f:

@@ -81,15 +81,33 @@ def transfer(modem, tls, port, way, n):
     result(kind="transfer", tls=tls, way=way, bytes=n, ms=ms, ok=ok)
 
 
+def one_request(kind):
+    # For the smallest-heap search: one request, nothing else.
+    if kind == "module":
+        qtls.use(module_context())
+    import requests
+
+    scheme = "http" if kind == "http" else "https"
+    port = os.getenv("BENCH_HTTP_PORT" if kind == "http" else "BENCH_HTTPS_PORT")
+    r = requests.get("%s://localhost:%s/x" % (scheme, port))
+    assert len(r.content) == 512
+    print("REQUEST OK")
+
+
 def main():
     modem = Modem.for_board(board)
     modem.connect("internet")
     qsocket.use(modem)
+    only = os.getenv("BENCH_ONLY")
+    if only:
+        return one_request(only)
     n = int(os.getenv("BENCH_BYTES"))
     for tls in (True, False):
         for way in ("send", "recv"):
             transfer(modem, tls, int(os.getenv("BENCH_TLS_PORT" if tls else "BENCH_TCP_PORT")),
                      way, n)  # fmt: skip
+    used, size = heap_of_request("http://localhost:%s/x" % os.getenv("BENCH_HTTP_PORT"))
+    result(kind="heap", tls="none", bytes=used, body=size)
     url = "https://localhost:%s/x" % os.getenv("BENCH_HTTPS_PORT")
     if os.getenv("BENCH_MCU") == "1":  # the firmware's ssl over a module TCP socket
         used, size = heap_of_request(url)
