@@ -1,7 +1,7 @@
 """Runs host_tests/device/test_tls_mp.py (module TLS under the MicroPython unix port) against
 the virtual module, with its loopback peers: a TLS echo server, an HTTPS server and mosquitto
-with a TLS listener, all with RSA certificates made at set-up (tlskit.py). umqtt.simple comes
-from build/thirdparty (tools/thirdparty.sh), never from the repository."""
+with a TLS listener, all with RSA certificates made at set-up (tlskit.py). umqtt.simple and
+umqtt.robust come from build/thirdparty (tools/thirdparty.sh), never from the repository."""
 
 import http.server
 import os
@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from test_mqtt import UMQTT_SIMPLE, _mosquitto
+from test_mqtt import UMQTT_ROBUST, UMQTT_SIMPLE, _mosquitto
 from tlskit import Certs, TLSPeer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,8 +91,9 @@ def tls_broker(tmp_path, cert):
 
 
 def test_module_tls_on_the_unix_port(tmp_path):
-    if not os.path.exists(UMQTT_SIMPLE):
-        pytest.skip("umqtt.simple not available: run tools/thirdparty.sh")
+    for path in (UMQTT_SIMPLE, UMQTT_ROBUST):
+        if not os.path.exists(path):
+            pytest.skip("%s not available: run tools/thirdparty.sh" % path)
     from conftest import SPEED
     from test_device import line_baud, micropython_path, run_suite
     from virtual_module import VirtualModule
@@ -103,6 +104,7 @@ def test_module_tls_on_the_unix_port(tmp_path):
     lib = tmp_path / "mplib"
     (lib / "umqtt").mkdir(parents=True)
     shutil.copy(UMQTT_SIMPLE, lib / "umqtt" / "simple.py")
+    shutil.copy(UMQTT_ROBUST, lib / "umqtt" / "robust.py")
     proc, mqtts, log = tls_broker(tmp_path, certs.good)
     echo = TLSPeer(certs.good)
     web = https_server(certs.good)
@@ -131,4 +133,4 @@ def test_module_tls_on_the_unix_port(tmp_path):
     print(out)
     assert code == 0, out + log.read_text()
     m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)
-    assert m and int(m.group(1)) == 7 and m.group(2) == "0", out
+    assert m and int(m.group(1)) == 8 and m.group(2) == "0", out

@@ -1,6 +1,6 @@
 # Module TLS (quectel.tls) under the MicroPython unix port, on the virtual board, against the
 # virtual module's real TLS and loopback peers with RSA certificates: uploads, 100 KB each way,
-# micropython-lib requests (HTTPS GET/POST) and umqtt.simple (ssl=True) unmodified.
+# micropython-lib requests (HTTPS GET/POST), umqtt.simple and umqtt.robust (ssl=True) unmodified.
 # Run by host_tests/test_tls_device.py, which starts the peers and names them in the
 # environment: TLS_CA (PEM path), TLS_ECHO_PORT, HTTPS_PORT, MQTTS_PORT, OTHER_CA.
 import os
@@ -116,6 +116,23 @@ def umqtt_simple_over_module_tls():
         c.wait_msg()
     c.disconnect()
     eq(got[0], (b"tls/echo", payload))
+
+
+@test
+def umqtt_robust_over_module_tls():
+    from umqtt.robust import MQTTClient
+
+    got = []
+    c = MQTTClient("dev-tls-r", "localhost", port=int(os.getenv("MQTTS_PORT")), ssl=True,
+                   ssl_params={"server_hostname": "localhost"})  # fmt: skip
+    c.set_callback(lambda topic, msg: got.append(msg))
+    c.connect()
+    c.subscribe(b"tls/robust")
+    c.publish(b"tls/robust", b"robust over module TLS")
+    while not got:
+        c.wait_msg()
+    c.disconnect()
+    eq(got, [b"robust over module TLS"])
 
 
 run()
