@@ -24,7 +24,8 @@ import os
 
 include("$(PORT_DIR)/boards/manifest.py")
 require("requests")  # micropython-lib requests (most ports' default manifests have it)
-include("../lib/manifest.py")
+add_library("quectel-mpy", "../lib")
+require("quectel-core")  # lib/quectel-core: the package without its asyncio extension
 
 package("boards", files=(os.environ.get("QUECTEL_BOARD", "esp32_generic") + ".py",),
         base_path="..")  # fmt: skip

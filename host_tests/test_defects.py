@@ -642,3 +642,38 @@ def test_non_blocking_close_does_not_wait_for_the_module(modem, echo, vm):
     s.sendall(b"after")
     assert recv_exactly(s, 5) == b"after"
     s.close()
+
+
+# ---- #26.5 the network-interface conventions -----------------------------------------------
+
+
+def test_config_and_ipconfig_keyword_forms(modem):
+    """#26.5: config() and ipconfig() take the keyword forms of MicroPython's network
+    interfaces as well as the positional ones; STAT_* are exported by the package."""
+    import quectel
+
+    assert modem.config(transpktsize=512) == 512
+    assert modem.config("transpktsize") == 512
+    assert modem.config("transwaittm", 3) == 3
+    assert modem.ipconfig("addr4")[0] == modem.ip
+    assert modem.ipconfig("dhcp4") is True
+    modem.ipconfig(dns4="8.8.4.4")
+    assert modem.ipconfig("dns4") == "8.8.4.4"
+    with pytest.raises(OSError):
+        modem.ipconfig(addr4=("10.0.0.2", "255.0.0.0"))
+    with pytest.raises(TypeError):
+        modem.config("transpktsize", transwaittm=1)
+    assert quectel.STAT_GOT_IP == modem.status()
+
+
+def test_long_bring_up_reports_progress_every_10_s():
+    """#26.5: a QIACT that takes 45 s (the manual allows 150) is reported through on_change
+    at least every 10 s, so a console never sits silent."""
+    from virtual_module import VirtualModule
+
+    with VirtualModule(speed=SPEED, qiact_ms=45000) as slow:
+        m = make_modem(slow)
+        m.connect("internet")
+        ticks = [r for s, r in m.test_states if r and r.startswith("PDP context: ")]
+        assert len(ticks) >= 4, m.test_states
+        m.at._uart.close()

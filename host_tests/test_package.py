@@ -24,14 +24,15 @@ def test_package_json_lists_every_core_file():
         pkg = json.load(f)
     listed = sorted(os.path.basename(src) for _, src in pkg["urls"])
     assert listed == [f for f in CORE if f not in EXTENSIONS]
-    for dest, src in pkg["urls"]:
+    for dest, url in pkg["urls"]:
+        src = url.split("/", 2)[2]  # github:<owner>/<repo>/<path>
         assert os.path.exists(os.path.join(ROOT, src)) and dest == "quectel/" + os.path.basename(
             src
         )
 
 
 def test_manifest_lists_every_core_file():
-    with open(os.path.join(ROOT, "lib", "manifest.py")) as f:
+    with open(os.path.join(ROOT, "lib", "quectel-core", "manifest.py")) as f:
         text = f.read()
     for name in CORE:
         if name not in EXTENSIONS:

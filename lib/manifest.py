@@ -1,24 +1,12 @@
 metadata(
-    description="Cellular Internet through a Quectel UC20/EC2x module's TCP/IP AT commands.",
+    description="quectel-mpy: the quectel package and its asyncio extension.",
     version="0.1.0",
 )
 
-package(
-    "quectel",
-    files=(
-        "__init__.py",
-        "clock.py",
-        "conn.py",
-        "diag.py",
-        "engine.py",
-        "errors.py",
-        "files.py",
-        "modem.py",
-        "network.py",
-        "parse.py",
-        "socket.py",
-        "tls.py",
-        "transparent.py",
-        "validate.py",
-    ),
-)
+# Everything in one line of a board manifest: include("path/to/repo/lib/manifest.py").
+# Or register this directory and require only what you use, as firmware/manifest.py does:
+#   add_library("quectel-mpy", "path/to/repo/lib")
+#   require("quectel-core")   # or require("quectel-aio"): the extension and the core
+add_library("quectel-mpy", ".")
+require("quectel-core")
+require("quectel-aio")

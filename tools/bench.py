@@ -4,7 +4,8 @@
 Runs tools/bench_device.py under the MicroPython unix port (.venv/bin/micropython) on the virtual
 board against a virtual module running in this process (so its UART byte counters can be read and
 reset around each measured transfer) and real loopback peers (TCP sink, TCP source, UDP peer, TCP
-echo). Prints one table and writes it as JSON to bench/results/<date>-<host>.json.
+echo). Prints one table and writes it as JSON to build/bench/<date>-<host>.json (gitignored);
+`--out bench/results` records a run in the repository (commit it: the README's table cites it).
 
 Every run is bounded: each device step has a timeout, each subprocess a wall-clock limit.
 """
@@ -773,7 +774,11 @@ def main(argv=None):
         default="wire,throughput,canned,echo,code,latency,post",
         help="comma-separated sections (default: all)",
     )
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument(
+        "--out",
+        default=os.path.join(ROOT, "build", "bench"),
+        help="directory for the JSON results (default build/bench, gitignored)",
+    )
     a = ap.parse_args(argv)
     only = set(a.only.split(","))
     tcp, udp, echo_bytes = (64 * 1024, 44 * 1460, 1 << 20)

@@ -3,7 +3,12 @@
 #  - Debian's mosquitto, installed with apt-get when missing and we are root;
 #  - the PyPI sdists of micropython-umqtt.simple, micropython-umqtt.robust and
 #    micropython-mqtt (mqtt_async, "largely compatible with Peter Hinch's mqtt_as"), pinned
-#    by version and sha256, unpacked into build/thirdparty/.
+#    by version and sha256, unpacked into build/thirdparty/;
+#  - MicroPython's manifest tool (tools/manifestfile.py of MicroPython, MIT), which
+#    host_tests/test_manifests.py evaluates our manifest.py files with: PyPI's
+#    micropython-stubber wheel ships it as stubber/tools/manifestfile.py. Only that file is
+#    taken from the pinned wheel (installing the wheel would pull in dozens of packages and an
+#    older ruff), into build/thirdparty/manifestfile/.
 # Idempotent and quick once done; a failure here never fails the set-up: the tests that need
 # the missing piece skip and say why.
 
@@ -34,6 +39,30 @@ micropython-mqtt 0.7b4 254a0af13d37cb92372538b6ded44c5f26e2e77c0d8b9b4e2d73c4f26
     _tp_fetch "$dir" "$name" "$ver" "$sum" "$sub" \
       || echo "warning: could not get $name $ver; the tests that need it will skip" >&2
   done <<<"$pins"
+  [ -e "$dir/manifestfile/manifestfile.py" ] || _tp_manifestfile "$dir" \
+    || echo "warning: could not get MicroPython's manifestfile.py; manifest tests will skip" >&2
+}
+
+_tp_manifestfile() {
+  local dir=$1 name=micropython-stubber ver=1.29.1
+  local sum=d2eb308da8bc75079fdf382294e5ab5b0f2ef532b76fecb46a588d7ea6e19373
+  local whl="$dir/micropython_stubber-$ver-py3-none-any.whl"
+  mkdir -p "$dir"
+  if [ ! -s "$whl" ]; then
+    echo "downloading $name $ver (wheel, for MicroPython's manifestfile.py) ..."
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary :all: \
+      -d "$dir" "$name==$ver" >/dev/null 2>&1 || return 1
+  fi
+  if [ "$(sha256sum "$whl" | cut -d' ' -f1)" != "$sum" ]; then
+    echo "warning: $whl: sha256 mismatch, removed" >&2
+    rm -f "$whl"
+    return 1
+  fi
+  mkdir -p "$dir/manifestfile"
+  "$VENV/bin/python" -c 'import sys, zipfile
+sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("stubber/tools/manifestfile.py"))' \
+    "$whl" >"$dir/manifestfile/manifestfile.py.part" \
+    && mv "$dir/manifestfile/manifestfile.py.part" "$dir/manifestfile/manifestfile.py"
 }
 
 _tp_fetch() {
@@ -62,4 +91,4 @@ _tp_fetch() {
 }
 
 _tp_main || true
-unset -f _tp_main _tp_fetch
+unset -f _tp_main _tp_fetch _tp_manifestfile

@@ -3,8 +3,8 @@ metadata(
     version="0.1.0",
 )
 
-# The base package (lib/manifest.py), then this extension's module into the same package,
-# as micropython-lib's aioble-central adds central.py to aioble. asyncio is built into the
-# firmware of every port that has it.
-include("../manifest.py")
+# An extension package, as micropython-lib's aioble-central extends aioble: it requires the
+# core by name and adds its module to the same package. asyncio is built into the firmware of
+# every port that has it.
+require("quectel-core")
 package("quectel", files=("aio.py",), base_path="..")

@@ -12,7 +12,19 @@ from .errors import (
     TCPIPError,
     error_for,
 )
-from .modem import Modem, Policy
+from .modem import (
+    STAT_BACKOFF,
+    STAT_CONNECTING,
+    STAT_GOT_IP,
+    STAT_IDLE,
+    STAT_NO_RESPONSE,
+    STAT_NO_SIM,
+    STAT_NOT_REGISTERED,
+    STAT_OFF,
+    STAT_PDP_FAILED,
+    Modem,
+    Policy,
+)
 
 __all__ = [
     "ATEngine",
@@ -24,6 +36,15 @@ __all__ = [
     "ModuleOff",
     "ModuleRestarted",
     "Policy",
+    "STAT_BACKOFF",
+    "STAT_CONNECTING",
+    "STAT_GOT_IP",
+    "STAT_IDLE",
+    "STAT_NOT_REGISTERED",
+    "STAT_NO_RESPONSE",
+    "STAT_NO_SIM",
+    "STAT_OFF",
+    "STAT_PDP_FAILED",
     "ProtocolError",
     "QuectelError",
     "TCPIPError",

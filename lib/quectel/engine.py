@@ -63,6 +63,10 @@ _QUIET_MS = const(100)  # silence after NO CARRIER before we believe it ended th
 # Bytes per UART write between two reads: without flow control what arrives while we write is
 # lost once the UART's receive buffer is full, so a write never outlasts what any rxbuf holds.
 _PIECE = const(256)
+# Longest idle wait in one piece: conditions that no UART byte announces (a pin, a scheduled
+# timer callback) are looked at this often.
+_IDLE_MS = const(20)
+_TICK_MS = const(10000)  # progress reports of a long command come this often
 _QIRD = b"+QIRD:"
 _QSSLRECV = b"+QSSLRECV:"
 
@@ -136,6 +140,7 @@ class ATEngine:
         self._pos = 0
         self._skip = False
         self.finished_fn = self.finished  # bound once: waiting allocates nothing
+        self._speed = max(1, int(getattr(self.clock, "speed", 1)))  # a test clock runs faster
         self._data = None  # transparent mode: where payload goes
         self._leave_at = None
         self._quiet_n = -1  # rx_count when a possible marker was first held at the end, and
@@ -552,9 +557,10 @@ class ATEngine:
         t0 = clock.ticks_ms()
         while cond is None or not cond():
             if not self.poll():
-                if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
+                left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), t0)
+                if left <= 0:
                     return cond is None
-                self.idle()
+                self.idle(left)
         return True
 
     def run(self, gen):
@@ -577,12 +583,14 @@ class ATEngine:
                     self.abort(SETTLE_MS)
                 raise
 
-    def idle(self):
-        """Wait a little for UART input (up to 1 ms)."""
+    def idle(self, ms=1):
+        """Wait for UART input, at most ms (and _IDLE_MS) of the driver's clock: the CPU
+        sleeps meanwhile (a board's poll waits with WFE/WFI)."""
+        ms = min(ms, _IDLE_MS)
         if self._wait_rx:
-            self._wait_rx(1)
+            self._wait_rx(max(1, ms // self._speed))
         else:
-            self.clock.sleep_ms(1)
+            self.clock.sleep_ms(ms)
 
     def abort(self, settle_ms=0):
         """Forget the running command (after a timeout, an error or a cancelled task); a
@@ -624,12 +632,21 @@ class ATEngine:
         self._sink = sink
         self._begin(cmd, len(cmd), info, connect or sink is not None)
 
-    def g_command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None):
-        """`command` as a generator procedure (see `run`)."""
+    def g_command(self, cmd, info=None, timeout_ms=DEFAULT_TIMEOUT_MS, connect=False, sink=None,
+                  tick=None):  # fmt: skip
+        """`command` as a generator procedure (see `run`); `tick(ms)` is called every
+        _TICK_MS the command has been waiting (progress reports during a long QIACT)."""
         self.start(cmd, info, connect, sink)
-        if not (yield (self.finished_fn, timeout_ms)):
-            self.abort()
-            raise ATTimeout(_name(cmd), timeout_ms)
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        wait = timeout_ms if tick is None else min(timeout_ms, _TICK_MS)
+        while not (yield (self.finished_fn, wait)):
+            spent = clock.ticks_diff(clock.ticks_ms(), t0)
+            if spent >= timeout_ms:
+                self.abort()
+                raise ATTimeout(_name(cmd), timeout_ms)
+            tick(spent)
+            wait = min(timeout_ms - spent, _TICK_MS)
         if self.needs_reason(cmd):
             raise (yield from self.g_reason(cmd))
         return self.end(cmd)

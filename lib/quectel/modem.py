@@ -151,6 +151,7 @@ class Modem(Events):
         self._armed = False
         self.writing = False  # a socket is queueing a write: the timer must not flush now
         self._tick_cb = self._tick  # bound once: the timer allocates nothing
+        self._tick_fn = self._progress
         self._due_cb = self._flush_due
         self.last_transparent = None  # the socket that left transparent mode last (for ATO)
         # Generator procedures run at the end of every setup (power-up, restart): settings
@@ -174,6 +175,11 @@ class Modem(Events):
 
     # ---- state -----------------------------------------------------------------------------
 
+    def _progress(self, spent_ms):
+        # A long wait (QIACT may take 150 s, registration 90 s) is reported every 10 s.
+        if self.on_change:
+            self.on_change(self.state, "%s: %d s" % (self.reason or "waiting", spent_ms // 1000))
+
     def _set(self, state, reason=None):
         changed = state != self.state or reason != self.reason
         self.state = state
@@ -192,13 +198,29 @@ class Modem(Events):
     def isconnected(self):
         return self.state == STAT_GOT_IP
 
-    def ipconfig(self, param):
-        """`ipconfig('addr4')` -> (ip, netmask); 'dns4' -> primary DNS server."""
-        if param == "addr4":
-            return (self.ip or "0.0.0.0", "255.255.255.255")
-        if param == "dns4":
-            return self.dns_servers()[0]
-        raise ValueError("unknown ipconfig parameter")
+    def ipconfig(self, *param, **kw):
+        """As MicroPython's network interfaces: `ipconfig('addr4')` -> (ip, netmask),
+        'gw4' -> gateway, 'dns4' -> primary DNS server, 'dhcp4' -> True (the network
+        assigns the address); `ipconfig(dns4='8.8.8.8')` sets the DNS server. The address
+        itself cannot be set (EOPNOTSUPP)."""
+        if param and kw or len(param) > 1:
+            raise TypeError("ipconfig('name') or ipconfig(name=value)")
+        if param:
+            name = param[0]
+            if name == "addr4":
+                return (self.ip or "0.0.0.0", "255.255.255.255")
+            if name == "gw4":
+                return self.ip or "0.0.0.0"
+            if name == "dns4":
+                return self.dns_servers()[0]
+            if name == "dhcp4":
+                return True
+            raise ValueError("unknown ipconfig parameter")
+        for name in kw:
+            if name != "dns4":
+                raise OSError(errno.EOPNOTSUPP, "the network assigns %s" % name)
+        if "dns4" in kw:
+            self.dns_servers(kw["dns4"])
 
     def ifconfig(self):
         """(ip, netmask, gateway, dns) for code written for older MicroPython."""
@@ -218,7 +240,7 @@ class Modem(Events):
             raise ModuleOff()
         try:
             return (yield from self.at.g_command(cmd, info, timeout_ms or self.policy.at_ms,
-                                                 connect, sink))  # fmt: skip
+                                                 connect, sink, self._tick_fn))  # fmt: skip
         except ATTimeout:
             self._set(STAT_NO_RESPONSE, "no answer")
             raise
@@ -590,6 +612,7 @@ class Modem(Events):
     def g_poll_until(self, cmd, ok, timeout_ms, fail_state):
         clock = self.clock
         t0 = clock.ticks_ms()
+        told = 0  # progress reported up to this many ms
         last = None
         while True:
             try:
@@ -606,10 +629,14 @@ class Modem(Events):
                 last = lines[0].decode()
             elif lines is not None:
                 last = "no answer"
-            if clock.ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
+            spent = clock.ticks_diff(clock.ticks_ms(), t0)
+            if spent >= timeout_ms:
                 if fail_state is not None:
                     self._set(fail_state, last)
                 raise ATError("%s: %s" % (_name(cmd), last), None, _name(cmd))
+            if spent - told >= 10000:
+                told = spent
+                self._progress(spent)
             yield (None, self.policy.poll_ms)
 
     def _sim_ready(self, line):
@@ -898,11 +925,17 @@ class Modem(Events):
         """Like socket.getaddrinfo: [(AF_INET, type, proto, '', (ip, port)), ...]."""
         return self.at.run(self.g_getaddrinfo(host, port, af, type, proto, flags))
 
-    def config(self, name, value=None):
-        """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms)."""
+    def config(self, *args, **kw):
+        """AT+QICFG "transpktsize" (1-1460) and "transwaittm" (0-20, in 100 ms): query
+        with `config('transpktsize')`; set with `config(transpktsize=512)` (as MicroPython's
+        network interfaces) or `config('transpktsize', 512)`."""
         from .diag import g_config
 
-        return self.at.run(g_config(self, name, value))
+        if kw and args or len(args) > 2 or len(kw) > 1 or not (args or kw):
+            raise TypeError("config('name'[, value]) or config(name=value)")
+        if kw:
+            args = list(kw.items())[0]
+        return self.at.run(g_config(self, *args))
 
 
 def _dnsgip(line):

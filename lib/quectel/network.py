@@ -108,8 +108,8 @@ class WLAN:
             raise OSError(95, "the network assigns the address")  # EOPNOTSUPP
         return self.modem.ifconfig()
 
-    def ipconfig(self, param):
-        return self.modem.ipconfig(param)
+    def ipconfig(self, *param, **kw):
+        return self.modem.ipconfig(*param, **kw)
 
     def config(self, *args, **kw):
         """Settings Wi-Fi code passes (`pm=`, `txpower=`, ...) are accepted and ignored;
