@@ -13,8 +13,10 @@ MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 SUITES = sorted(glob.glob(os.path.join(ROOT, "host_tests", "device", "test_*.py")))
 # Suites that need a virtual module get it from a CPython-side fixture named in this table.
 # test_faults_mp.py: run by test_faults.py; test_mqtt_mp.py: by test_mqtt.py (needs a broker);
-# test_store_mp.py (no module: the firmware's flash queue) by test_store.py.
-NEEDS_MODULE = {"test_vboard.py", "test_faults_mp.py", "test_mqtt_mp.py", "test_store_mp.py"}
+# test_store_mp.py (no module: the firmware's flash queue) by test_store.py;
+# test_tls_mp.py: by test_tls_device.py (RSA peers and a TLS broker).
+NEEDS_MODULE = {"test_vboard.py", "test_faults_mp.py", "test_mqtt_mp.py", "test_store_mp.py",
+                "test_tls_mp.py"}  # fmt: skip
 
 
 def micropython_path():

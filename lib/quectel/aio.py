@@ -586,11 +586,15 @@ class AModem:
         """An unopened `ASocket` (SOCK_STREAM or SOCK_DGRAM)."""
         return ASocket(self, type, rxbuf)
 
-    async def open_connection(self, host, port, rxbuf=1500):
+    async def open_connection(self, host, port, rxbuf=1500, ssl=None):
         """TCP to (host, port): (reader, writer), both the one `ASocket` (as MicroPython's
-        asyncio streams are one object)."""
+        asyncio streams are one object). `ssl`: a quectel.tls.SSLContext: TLS in the module
+        (AT+QSSLOPEN straight away; the certificate is checked against `host`)."""
         s = ASocket(self, SOCK_STREAM, rxbuf)
-        await s.connect((host, port))
+        if ssl is None:
+            await s.connect((host, port))
+        else:
+            await s._open(ssl.g_open(s.c, host, port))
         return s, s
 
     async def start_server(self, callback, port, backlog=5, allow=None):

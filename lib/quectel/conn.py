@@ -44,6 +44,11 @@ _SD = const(6)  # send: writing the data
 _SR = const(7)  # send: waiting for SEND OK
 _WHY = const(8)  # AT+QIGETERROR running
 _STAT_NO_RESPONSE = const(-4)
+# The data-path commands by family: TCP/IP, and TLS in the module (quectel.tls, AT+QSSL*).
+_QIRD = b"AT+QIRD"
+_QISEND = b"AT+QISEND"
+_QSSLRECV = b"AT+QSSLRECV"
+_QSSLSEND = b"AT+QSSLSEND"
 
 
 _BYTES = (bytes, bytearray)  # built once: a tuple display in the call would allocate per call
@@ -232,7 +237,7 @@ class Op:
         if not ok and op != _S and op != _SD:
             at.abort()
             self._done(None)
-            raise c._fail(ATTimeout("AT+QIRD" if op == _RQ else "AT+QISEND", self.wms))
+            raise c._fail(ATTimeout(c.cmd_name(op == _RQ).decode(), self.wms))
         if op == _RQ:
             return self._read_done()
         if op == _RSW:
@@ -268,7 +273,8 @@ class Op:
             # data with a new "recv" URC (section 2.8), which may arrive during this very
             # read: so the flag is cleared before the read, and only a full read sets it.
             c.avail = False
-            at.begin_read(c.cid, self.buf, min(self.n, MAX_READ) if c.type == SOCK_STREAM else -1)
+            n = min(self.n, MAX_READ) if c.type == SOCK_STREAM else -1
+            at.begin_read(c.cid, self.buf, n, c.ssl)
             self.op = _RQ
             return self._wait(at.finished_fn, c._cmd_ms(self.t0))
         if c.eof:
@@ -285,9 +291,9 @@ class Op:
     def _read_done(self):
         c = self.c
         at = c.modem.at
-        if at.needs_reason(b"AT+QIRD"):
+        if at.needs_reason(c.cmd_name(True)):
             c.avail = True
-            return self._why_now(b"AT+QIRD")
+            return self._why_now(_QIRD)
         try:
             got = at.end_read()
         except QuectelError:
@@ -321,7 +327,7 @@ class Op:
             if c.dead:
                 self._done(None)
                 raise oserror(errno.ECONNABORTED)
-            at.begin_send(c.cid, self.n, self.addr)
+            at.begin_send(c.cid, self.n, self.addr, c.ssl)
             self.op = _SP
             self.po = self.off
             self.pl = self.n
@@ -349,8 +355,8 @@ class Op:
             self.pause = min(pause * 2, 500)
             self.op = _S
             return self._wait(None, pause)
-        if at.needs_reason(b"AT+QISEND"):
-            return self._why_now(b"AT+QISEND")
+        if at.needs_reason(c.cmd_name(False)):
+            return self._why_now(_QISEND)
         try:
             at.end(b"AT+QISEND")
         except QuectelError:
@@ -396,6 +402,7 @@ class Conn:
         self._target = None  # the buffer of a reader waiting for pushed data
         self._tn = 0
         self._tgot = 0
+        self.ssl = False  # TLS in the module (quectel.tls): AT+QSSL* instead of AT+QI*
         self.rd = Op(self)  # the data path: one read and one send at a time (see Op)
         self.wr = Op(self)
         self.can_read = self.readable  # bound once: waiting allocates nothing
@@ -445,6 +452,13 @@ class Conn:
         if len(mv) > MAX_SEND:
             raise oserror(EMSGSIZE)
         return host, port
+
+    def cmd_name(self, read):
+        """The name of this connection's read (or send) command: its errors say it, and
+        only the TCP/IP family's plain ERROR is explained by AT+QIGETERROR."""
+        if self.ssl:
+            return _QSSLRECV if read else _QSSLSEND
+        return _QIRD if read else _QISEND
 
     def held(self):
         """Bytes we hold for the reader."""
@@ -522,7 +536,8 @@ class Conn:
 
     def on_push_data(self, mv, start, end):
         # A full ring sends the connection to buffer mode: the module then keeps the data.
-        if not self._store(mv, start, end) and self.mode == PUSH:
+        # TLS links have no AT+QISWTMD: the ring's spill keeps what does not fit.
+        if not self._store(mv, start, end) and self.mode == PUSH and not self.ssl:
             self._switch = True
 
     def _store(self, mv, start, end):
@@ -587,6 +602,7 @@ class Conn:
         if not m.isconnected():
             raise oserror(101)  # ENETUNREACH
         self.remote = (host, rport) if rport else None
+        self.ssl = False
         err = None
         used = 0  # connect IDs the module said are in use (562), not tried again
         for _ in range(3):  # an incoming connection may take our connect ID first
@@ -613,7 +629,7 @@ class Conn:
                     if m.sockets[cid] is None:
                         # Not an incoming client (its URC would have come first): left open
                         # before a board reset. Closed, it is free again.
-                        yield from _g_qiclose(m, cid)
+                        yield from _g_qiclose(m, b"AT+QICLOSE=%d" % cid)
                     else:
                         used |= 1 << cid
                     continue
@@ -697,15 +713,18 @@ class Conn:
             self.wr.send(self.txmv, 0, self.tn)
             self.flushed((yield from self.wr.g_steps()))
 
+    def _close_cmd(self):
+        return (b"AT+QSSLCLOSE=%d" if self.ssl else b"AT+QICLOSE=%d") % self.cid
+
     def _g_qiclose(self):
         m = self.modem
         if self.timeout == 0 and not m.at.busy and not m._off:
             # A non-blocking socket's close does not wait: the answer is read and dropped
             # before the next command (an asyncio program's loop is not held up).
-            m.at.start(b"AT+QICLOSE=%d" % self.cid, b"")
+            m.at.start(self._close_cmd(), b"")
             m.at.abort(m.policy.qiclose_ms)
             return
-        yield from _g_qiclose(m, self.cid)
+        yield from _g_qiclose(m, self._close_cmd())
 
     def g_close(self):
         """Send what is queued, then AT+QICLOSE (section 2.5); received data is discarded.
@@ -737,12 +756,13 @@ class Conn:
         self.release()
         self.rx = self.tx = self.txmv = None
         self.tn = 0
+        self.ssl = False
         if err is not None:
             raise err
 
 
-def _g_qiclose(m, cid):
+def _g_qiclose(m, cmd):
     try:
-        yield from m.g_command(b"AT+QICLOSE=%d" % cid, b"", m.policy.qiclose_ms)
+        yield from m.g_command(cmd, b"", m.policy.qiclose_ms)
     except QuectelError:
         pass  # section 2.5: the module force-closes after its timeout anyway

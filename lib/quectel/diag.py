@@ -110,6 +110,8 @@ def g_ntp(m, server, port=123, rtc=None, set_module=False):
     err, t, zone = got[0]
     if err or t is None:
         raise error_for(err or 572, None, "AT+QNTP")
+    if set_module:
+        m.module_clock_set = True  # quectel.tls may now let the module check certificate dates
     if rtc is not None:
         rtc.datetime((t[0], t[1], t[2], _weekday(t[0], t[1], t[2]), t[3], t[4], t[5], 0))
     return t, zone

@@ -1,7 +1,8 @@
 """The AT engine: one reader over one preallocated buffer, one command at a time.
 
 The reader frames lines, recognises final result codes, the `> ` data prompt and the
-length-prefixed binary payloads (`+QIRD: n` and direct-push `+QIURC: "recv",id,n`), and hands
+length-prefixed binary payloads (`+QIRD: n` / `+QSSLRECV: n` and direct-push
+`+QIURC: "recv",id,n` / `+QSSLURC: "recv",id,n`), and hands
 every unsolicited line to an `Events` object, even in the middle of another command's answer.
 `poll()` consumes whatever the UART holds and never blocks; the blocking calls are thin loops
 over it, so an asyncio layer can drive the same engine.
@@ -55,6 +56,7 @@ SETTLE_MS = 5000  # how long an interrupted command's answer is waited for, at m
 _URC_WORDS = (b"RDY", b"POWERED DOWN", b"+QIURC:", b"+QIOPEN:", b"+QPING:", b"+QNTP:",
               b"+CPIN:", b"+CREG:", b"+CGREG:", b"+CFUN:", b"+QIND:", b"+QUSIM:")  # fmt: skip
 _RECV = b'+QIURC: "recv",'
+_SSL_RECV = b'+QSSLURC: "recv",'  # the same notices for a TLS connection (AT+QSSLOPEN)
 _NO_CARRIER = b"\r\nNO CARRIER\r\n"
 _OK_LINE = b"\r\nOK\r\n"
 _QUIET_MS = const(100)  # silence after NO CARRIER before we believe it ended the mode
@@ -66,6 +68,7 @@ _PIECE = const(256)
 _IDLE_MS = const(20)
 _TICK_MS = const(10000)  # progress reports of a long command come this often
 _QIRD = b"+QIRD:"
+_QSSLRECV = b"+QSSLRECV:"
 
 
 class Events:
@@ -121,6 +124,7 @@ class ATEngine:
         self._dst = None  # AT+QIRD destination (memoryview), fill level and asked length
         self._got = 0
         self._rdmax = 0
+        self._rdhead = _QIRD  # the header of the running read's payload (+QIRD: / +QSSLRECV:)
         self._pcid = 0
         self.remote = None  # (ip, port) of the last UDP SERVICE datagram read
         self._info = None
@@ -366,7 +370,7 @@ class ATEngine:
     def _line(self, s, t):
         state = self._state
         if state == _SETTLE:
-            if self._rdmax and self._has(s, t, _QIRD):
+            if self._rdmax and self._has(s, t, self._rdhead):
                 return self._qird_header(s, t)  # its payload is read and dropped
             if self._settles(s, t):
                 self._state = _IDLE
@@ -386,7 +390,7 @@ class ATEngine:
                 return self._finish(CONNECT)
             if self._has(s, t, b"AT") or self._has(s, t, b"at"):
                 return  # echo of the command (ATE1)
-            if self._rdmax and self._has(s, t, _QIRD):
+            if self._rdmax and self._has(s, t, self._rdhead):
                 return self._qird_header(s, t)
             info = self._info
             if info is not None and self._has(s, t, info) and (info or not self._urc_word(s, t)):
@@ -409,7 +413,7 @@ class ATEngine:
         return self._buf[s] == 43  # '+': another command's response is not our information
 
     def _qird_header(self, s, t):
-        n = self._num(s + len(_QIRD), t)
+        n = self._num(s + len(self._rdhead), t)
         p = self._pos
         if p < 0 or (p == t and n > self._rdmax):
             self.garbage += 1
@@ -426,8 +430,11 @@ class ATEngine:
         self._push = False
 
     def _unsolicited(self, s, t):
-        if self._has(s, t, _RECV):
-            cid = self._num(s + len(_RECV), t)
+        k = len(_RECV) if self._has(s, t, _RECV) else 0
+        if not k and self._has(s, t, _SSL_RECV):
+            k = len(_SSL_RECV)
+        if k:
+            cid = self._num(s + k, t)
             p = self._pos
             if p == t:
                 self.events.data(cid)
@@ -524,6 +531,21 @@ class ATEngine:
             raise
         finally:
             self.trace = trace
+
+    def expect(self, cmd, info):
+        """Collect the rest of `cmd`'s answer (its `info` lines and final result) without
+        writing a command: for the raw data that follows a `CONNECT` prompt (AT+QFUPL). Call
+        it before writing the data, whose answer may arrive while it is still being written;
+        then wait for `finished()` and `end(cmd)` as usual."""
+        if self.busy:
+            raise QuectelError("a command is already running")
+        self.cmd = cmd
+        self._info = info
+        self._lines = []
+        self._connect = False
+        self.result = 0
+        self.text = None
+        self._state = _WAIT
 
     def finished(self):
         """The running command has its final result (or its send prompt)."""
@@ -714,14 +736,16 @@ class ATEngine:
     # Start the exchange here, feed `poll()` until `finished()`, then end it. No generator:
     # a read or a send of a chunk allocates nothing (see quectel.conn's step machine).
 
-    def begin_read(self, cid, dst, maxlen=-1):
+    def begin_read(self, cid, dst, maxlen=-1, ssl=False):
         """Start `AT+QIRD` straight into `dst` (at least maxlen bytes); once finished,
         `end_read()` gives the byte count. maxlen -1 reads a whole UDP datagram
         (`AT+QIRD=<id>`); for TCP give 1..1500 (section 2.8; 0 is the length query). For
-        UDP SERVICE the sender is left in `remote`."""
+        UDP SERVICE the sender is left in `remote`. `ssl`: `AT+QSSLRECV` of a TLS connection
+        (answered the same way, `+QSSLRECV: n` and the bytes)."""
         if maxlen == 0 or maxlen > 1500:
             raise ValueError("read length must be 1-1500")
-        k = self._hot(b"AT+QIRD=", cid, maxlen)
+        k = self._hot(b"AT+QSSLRECV=" if ssl else b"AT+QIRD=", cid, maxlen)
+        self._rdhead = _QSSLRECV if ssl else _QIRD
         self._dst = dst
         self._rdmax = maxlen if maxlen > 0 else 1500
         self._got = 0
@@ -734,13 +758,14 @@ class ATEngine:
         self.end(b"AT+QIRD")
         return got
 
-    def begin_send(self, cid, n, addr=None):
+    def begin_send(self, cid, n, addr=None, ssl=False):
         """Start a fixed-length `AT+QISEND` of n bytes (1..1460, section 2.7); `addr` is
-        (ip, port) for UDP SERVICE. Once `finished()`: if `prompted`, write the data with
-        `payload()` and wait again; SEND OK / SEND FAIL / ERROR is then in `result`.
-        However it ends, `abort` leaves the module out of the `> ` prompt."""
+        (ip, port) for UDP SERVICE; `ssl`: `AT+QSSLSEND` of a TLS connection (same exchange).
+        Once `finished()`: if `prompted`, write the data with `payload()` and wait again;
+        SEND OK / SEND FAIL / ERROR is then in `result`. However it ends, `abort` leaves the
+        module out of the `> ` prompt."""
         if addr is None:
-            k = self._hot(b"AT+QISEND=", cid, n)
+            k = self._hot(b"AT+QSSLSEND=" if ssl else b"AT+QISEND=", cid, n)
             cmd = self._cbuf
         else:
             cmd = ('AT+QISEND=%d,%d,"%s",%d' % (cid, n, addr[0], addr[1])).encode()

@@ -155,6 +155,9 @@ class Modem(Events):
         self._tick_fn = self._progress
         self._due_cb = self._flush_due
         self.last_transparent = None  # the socket that left transparent mode last (for ATO)
+        # Generator procedures run at the end of every setup (power-up, restart): settings
+        # the module forgets when it reboots are applied again there (quectel.tls).
+        self.setup_hooks = []
 
     @classmethod
     def for_board(cls, board, **kw):
@@ -324,11 +327,16 @@ class Modem(Events):
                 if u[1] == self.context:
                     self._pdp_down("pdpdeact")
             return
-        if line.startswith(b"+QIOPEN:"):
+        if line.startswith(b"+QIOPEN:") or line.startswith(b"+QSSLOPEN:"):
             cid, err = parse.parse_qiopen(line)
             s = self.sockets[cid]
             if s is not None:
                 s.on_opened(err)
+            return
+        if line.startswith(b'+QSSLURC: "closed",'):  # TLS links ("recv" is the engine's)
+            s = self.sockets[int(line[19:])]
+            if s is not None:
+                s.on_closed()
             return
         if line.startswith(b"+CREG:") or line.startswith(b"+CGREG:"):
             p = parse.split_params(line[line.find(b":") + 1 :])
@@ -466,6 +474,8 @@ class Modem(Events):
         self._restarted = False
         self._powered_down = False
         self._fresh = False
+        for hook in self.setup_hooks:
+            yield from hook()
 
     def power_off(self):
         """`AT+QPOWD=1`, then wait up to 12 s for POWERED DOWN (and STATUS low, when wired).

@@ -94,8 +94,8 @@ def parse_qiact(line):
 
 
 def parse_qiopen(line):
-    """+QIOPEN: <connectID>,<err> -> (connect_id, err)."""
-    p = _fields(line, b"+QIOPEN:", 2)
+    """+QIOPEN: (or +QSSLOPEN:) <connectID>,<err> -> (connect_id, err)."""
+    p = _fields(line, line[: line.find(b":") + 1], 2)
     return _int(p[0]), _int(p[1])
 
 

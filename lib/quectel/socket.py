@@ -318,6 +318,8 @@ class Socket(IOBase):
         self.flush()
         c = self.c
         c.check()
+        if c.ssl:
+            raise oserror(errno.EOPNOTSUPP)  # AT+QISEND=<id>,0 has no TLS counterpart
         m = c.modem
         p = m.policy
         polls = p.ack_polls if timeout_ms is None else max(1, timeout_ms // p.ack_poll_ms)
@@ -350,6 +352,8 @@ class Socket(IOBase):
         if mode not in (BUFFER, PUSH, TRANSPARENT):
             raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
         c = self.c
+        if c.ssl:
+            raise oserror(errno.EOPNOTSUPP)  # TLS links keep the mode they were opened in
         m = c.modem
         if mode == TRANSPARENT:
             m.last_transparent = None
