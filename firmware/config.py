@@ -13,10 +13,15 @@ PASSWORD = ""
 # The default is the loopback endpoint tools/run starts next to the virtual board.
 SERVER_URL = "http://127.0.0.1:8080/telemetry"
 
-# For an https:// SERVER_URL: a file on the flash holding the CA certificate (PEM or DER) that
-# signed the server's, so the server is verified; None encrypts without verifying. TLS is done
-# by the MCU's ssl, which stock Raspberry Pi Pico firmware lacks.
+# For an https:// SERVER_URL: a file on the flash holding the CA certificate (PEM) that signed
+# the server's, so the server is verified; None encrypts without verifying.
 CA_FILE = None
+
+# Who does the TLS of an https:// SERVER_URL: "module" (the module's own TLS stack, uploaded
+# CA and all: no ssl and no TLS RAM needed on the MCU; the module takes RSA certificates),
+# "mcu" (the firmware's ssl), or "auto" (the MCU's ssl where the firmware has it, else the
+# module's: stock Raspberry Pi Pico firmware has no ssl).
+TLS = "auto"
 
 # Seconds between two readings (each is stored, then the queue is sent).
 INTERVAL = 10

@@ -11,9 +11,9 @@ reading reports that count ("dropped"). `modem.check()` runs between reports so 
 recovers from every failure (pdpdeact, module reboot, no response); a failed send is logged and
 retried with back-off while readings go on being taken.
 
-HTTP is a small HTTP/1.0 POST over the module's socket (https:// with the MCU's `ssl` where the
-firmware has it), so the firmware needs nothing beyond the package and what every MicroPython
-firmware has: stock RPI_PICO firmware has neither `requests` nor `ssl`.
+HTTP is a small HTTP/1.0 POST over the module's socket (https:// by the module's own TLS or by
+the MCU's `ssl`, as config.TLS says), so the firmware needs nothing beyond the package and what
+every MicroPython firmware has: stock RPI_PICO firmware has neither `requests` nor `ssl`.
 
 Settings are in config.py (FW_<NAME> environment variables override them on the unix port).
 With config.REPORTS = None (a device) it runs forever. A bounded run takes REPORTS readings,
@@ -35,7 +35,7 @@ from store import Store
 _T0 = time.ticks_ms()
 
 _NAMES = ("APN", "USER", "PASSWORD", "SERVER_URL", "INTERVAL", "BOARD", "NTP_SERVER", "DNS",
-          "REPORTS", "STORE_DIR", "QUEUE_MAX", "BATCH", "CA_FILE")  # fmt: skip
+          "REPORTS", "STORE_DIR", "QUEUE_MAX", "BATCH", "CA_FILE", "TLS")  # fmt: skip
 
 # Modem.status() values (quectel.modem STAT_*) in words.
 _STATES = {
@@ -69,6 +69,7 @@ class Settings:
     STORE_DIR = "queue"
     QUEUE_MAX = 500
     BATCH = 8
+    TLS = "auto"
 
     def __init__(self):
         for name in _NAMES:
@@ -253,12 +254,19 @@ def split_url(url):
     return scheme, host, int(port) if sep2 else (443 if scheme == "https" else 80), "/" + path
 
 
-def tls(s, host, ca_file):
-    """`s` wrapped in TLS by the MCU's ssl; the server verified when ca_file names its CA."""
-    try:
-        import ssl
-    except ImportError:
-        raise OSError("https:// needs ssl, which this firmware lacks: use http://")
+def tls(s, host, ca_file, where="auto"):
+    """`s` wrapped in TLS, the server verified when ca_file names its CA: by the module's own
+    TLS stack (`where` "module", or "auto" on a firmware without ssl, as the stock Pico's) or
+    by the MCU's ssl ("mcu", or "auto" where the firmware has it)."""
+    ssl = None
+    if where != "module":
+        try:
+            import ssl
+        except ImportError:
+            if where == "mcu":
+                raise OSError("TLS = 'mcu' needs ssl, which this firmware lacks: use 'module'")
+    if ssl is None:
+        import quectel.tls as ssl  # the module's TLS: no ssl and no TLS RAM on the MCU
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca_file:
         with open(ca_file, "rb") as f:
@@ -269,7 +277,7 @@ def tls(s, host, ca_file):
     return ctx.wrap_socket(s, server_hostname=host)
 
 
-def http_post(url, body, ca_file=None, timeout_s=60):
+def http_post(url, body, ca_file=None, timeout_s=60, where="auto"):
     """POST the JSON `body` (bytes) to `url` over `socket` (the module's, after
     quectel.socket.use()): (status, answer text). HTTP/1.0, so the answer ends with the
     connection. https:// URLs go through tls()."""
@@ -281,7 +289,7 @@ def http_post(url, body, ca_file=None, timeout_s=60):
         s.settimeout(timeout_s)
         s.connect(socket.getaddrinfo(host, port)[0][-1])
         if scheme == "https":
-            s = tls(s, host, ca_file)
+            s = tls(s, host, ca_file, where)
         s.write(("POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n"
                  "Content-Length: %d\r\n\r\n" % (path, host, len(body))).encode())  # fmt: skip
         s.write(body)
@@ -325,7 +333,7 @@ def send_queue(cfg, store):
         span = "#%d..#%d" % (batch[0][0], batch[-1][0])
         log("POST %s (%d reading(s), %d bytes) to %s ..." % (
             span, len(batch), len(data), cfg.SERVER_URL))  # fmt: skip
-        status, text = http_post(cfg.SERVER_URL, data, cfg.CA_FILE)
+        status, text = http_post(cfg.SERVER_URL, data, cfg.CA_FILE, where=cfg.TLS)
         log("POST %s answered: %d %s" % (span, status, text.strip()))
         if not 200 <= status < 300:
             raise OSError("HTTP status %d" % status)

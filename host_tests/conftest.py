@@ -136,8 +136,9 @@ class HTTPServers:
             def log_message(self, *args):
                 pass
 
-        self.ca = trustme.CA()
-        cert = self.ca.issue_cert("localhost", "127.0.0.1")
+        # RSA: the module's own TLS stack takes no other keys (quectel.tls), the MCU's any.
+        self.ca = trustme.CA(key_type=trustme.KeyType.RSA)
+        cert = self.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA)
         self.ca_pem = os.path.join(tmpdir, "ca.pem")
         self.ca.cert_pem.write_to_path(self.ca_pem)
         self.ca_der = os.path.join(tmpdir, "ca.der")

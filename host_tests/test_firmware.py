@@ -268,6 +268,19 @@ def test_run_posts_over_https_with_the_server_verified(peers):
     assert '"SEQ": 1' in out
 
 
+def test_run_posts_over_https_by_the_module_tls(peers):
+    """TLS = "module" (what "auto" picks on a firmware without ssl, as the stock Pico's): the
+    CA is uploaded to the module, the module does the handshake and verifies the server, and
+    the POST is answered; the MCU's ssl is never imported."""
+    url = "https://localhost:%s/telemetry" % peers["HTTPS_PORT"]
+    code, out = run(["--url", url, "--reports", "1", "--speed", str(SPEED)],
+                    env={"FW_CA_FILE": peers["TLS_CA"], "FW_TLS": "module"})  # fmt: skip
+    print(out)
+    assert code == 0, out
+    assert "POST #1..#1 answered: 200" in out
+    assert '"SEQ": 1' in out
+
+
 def test_run_refuses_a_server_its_ca_did_not_sign(peers, tmp_path):
     import trustme
 
