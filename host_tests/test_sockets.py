@@ -184,15 +184,17 @@ def test_nonblocking_reads_and_writes_after_remote_close(modem, vm, echo):
     s.close()
 
 
-def test_connect_id_the_module_holds_is_skipped(modem, echo):
-    """AT+QIOPEN answers 562 for a connect ID the module still holds (here opened behind the
-    driver's back): the next free ID is tried, not the same one again."""
+def test_connect_id_the_module_holds_for_nobody_is_closed_and_taken(modem, echo, vm):
+    """AT+QIOPEN answers 562 for a connect ID the module still holds for none of the driver's
+    sockets (here opened behind its back; after a board reset, by the program before it):
+    the ID is closed and taken, so such IDs are not lost for good."""
     modem.command(b'AT+QIOPEN=1,0,"TCP","127.0.0.1",%d,0,0' % echo.port, b"-")
     time.sleep(0.2)
     s = modem.socket()
     s.settimeout(10)
     s.connect(("127.0.0.1", echo.port))
-    assert s.c.cid == 1
+    assert s.c.cid == 0
+    assert list(vm.connections()) == [0]
     s.sendall(b"ping")
     assert s.recv(4) == b"ping"
     s.close()

@@ -65,7 +65,7 @@ _QUIET_MS = const(100)  # silence after NO CARRIER before we believe it ended th
 _PIECE = const(256)
 # Longest idle wait in one piece: conditions that no UART byte announces (a pin, a scheduled
 # timer callback) are looked at this often.
-_IDLE_MS = const(20)
+_IDLE_MS = const(50)
 _TICK_MS = const(10000)  # progress reports of a long command come this often
 _QIRD = b"+QIRD:"
 _QSSLRECV = b"+QSSLRECV:"

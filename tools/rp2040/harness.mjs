@@ -244,6 +244,9 @@ let running = true;
 let realStart = 0;
 let napTimer = null;
 
+let inputSeen = false; // the host's pending input was taken in since the core went to sleep
+let sleptAt = null; // [simulated ns, real ms] when the core went to sleep
+
 function runSlice() {
   if (!running) return;
   const { core } = mcu;
@@ -254,14 +257,30 @@ function runSlice() {
     const cycleNanos = 1e9 / mcu.clkSys;
     for (let i = 0; i < 20000; i++) {
       if (core.waiting) {
+        if (!inputSeen) {
+          // Before sleeping through simulated time up to the next alarm, let the host deliver
+          // what arrived meanwhile in real time (UART bytes, pins): it would wake the core
+          // earlier, and jumping first would make the board see it late.
+          inputSeen = true;
+          sleptAt = sleptAt || [clock.nanos, performance.now()];
+          setImmediate(runSlice);
+          return;
+        }
+        // A sleep lasts in simulated time what it lasts in real time: a core that lags behind
+        // real time must not sleep through its catching up, or an answer the module gives
+        // 1 ms (real) after our command would reach it after its whole timeout.
+        const awakeAt = sleptAt[0] + (performance.now() - sleptAt[1]) * 1e6 * speed;
+        const until = Math.min(limit, awakeAt);
         const idle = clock.nanosToNextAlarm;
-        if (idle <= 0 || clock.nanos + idle > limit) {
+        if (idle <= 0 || clock.nanos + idle > until) {
           // nothing scheduled, or not due yet in real time: let the host catch up
-          if (clock.nanos < limit) clock.tick(Math.min(limit - clock.nanos, 1e6));
+          if (clock.nanos < until) clock.tick(Math.min(until - clock.nanos, 1e6));
           break;
         }
         clock.tick(idle);
       } else {
+        inputSeen = false;
+        sleptAt = null;
         const cycles = core.executeInstruction();
         stats.busyCycles += cycles;
         clock.tick(cycles * cycleNanos);
