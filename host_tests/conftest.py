@@ -211,3 +211,20 @@ def sink():
     s = Sink()
     yield s
     s.close()
+
+
+@pytest.fixture
+def tls_peers():
+    """A factory of loopback TLS servers (tlskit.TLSPeer), all closed after the test."""
+    from tlskit import TLSPeer
+
+    made = []
+
+    def make(cert, **kw):
+        p = TLSPeer(cert, **kw)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_modem
 from quectel import files, tls
 from quectel.socket import BUFFER, PUSH
-from tlskit import Certs, TLSPeer
+from tlskit import Certs
 from vmodule.files import qf_checksum
 
 KB100 = 100 * 1024
@@ -18,20 +18,6 @@ KB100 = 100 * 1024
 @pytest.fixture(scope="module")
 def certs():
     return Certs()
-
-
-@pytest.fixture
-def peers():
-    made = []
-
-    def make(cert, **kw):
-        p = TLSPeer(cert, **kw)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
 
 
 def context(certs, **kw):
@@ -108,8 +94,8 @@ def test_damaged_upload_is_deleted_and_raises(modem, vm):
     assert vm.file_list() == {"UFS:ca.pem": 2048}
 
 
-def test_private_key_never_in_the_trace(modem, certs, peers):
-    peer = peers(certs.good, require_client=certs.ca)
+def test_private_key_never_in_the_trace(modem, certs, tls_peers):
+    peer = tls_peers(certs.good, require_client=certs.ca)
     trace = []
     modem.at.trace = lambda d, b: trace.append(bytes(b))
     ctx = context(certs)
@@ -127,8 +113,8 @@ def test_private_key_never_in_the_trace(modem, certs, peers):
 
 
 @pytest.mark.parametrize("mode", [BUFFER, PUSH], ids=["buffer", "push"])
-def test_100kb_each_way_byte_exact(modem, vm, certs, peers, mode):
-    peer = peers(certs.good)
+def test_100kb_each_way_byte_exact(modem, vm, certs, tls_peers, mode):
+    peer = tls_peers(certs.good)
     s = tls_socket(modem, context(certs), peer.port, mode=mode)
     assert s.c.ssl and s.cid >= 0
     info = vm.ssl_connections()[s.cid]
@@ -141,11 +127,11 @@ def test_100kb_each_way_byte_exact(modem, vm, certs, peers, mode):
     assert modem.sockets == [None] * 12 and vm.ssl_connections() == {}
 
 
-def test_verification_failures_are_tls_errors_not_refusals(modem, certs, peers):
-    good = peers(certs.good)
-    foreign = peers(certs.foreign)
-    wrong_host = peers(certs.wrong_host)
-    expired = peers(certs.expired)
+def test_verification_failures_are_tls_errors_not_refusals(modem, certs, tls_peers):
+    good = tls_peers(certs.good)
+    foreign = tls_peers(certs.foreign)
+    wrong_host = tls_peers(certs.wrong_host)
+    expired = tls_peers(certs.expired)
     for port, ctx in ((foreign.port, context(certs)),
                       (wrong_host.port, context(certs)),
                       (expired.port, context(certs, check_time=True))):  # fmt: skip
@@ -169,8 +155,8 @@ def test_verification_failures_are_tls_errors_not_refusals(modem, certs, peers):
     assert e.value.errno == errno.ECONNREFUSED and not isinstance(e.value, tls.TLSError)
 
 
-def test_verification_is_on_by_default_and_needs_a_ca(modem, certs, peers):
-    peer = peers(certs.good)
+def test_verification_is_on_by_default_and_needs_a_ca(modem, certs, tls_peers):
+    peer = tls_peers(certs.good)
     ctx = tls.SSLContext()
     assert ctx.verify_mode == tls.CERT_REQUIRED
     s = modem.socket()
@@ -182,8 +168,8 @@ def test_verification_is_on_by_default_and_needs_a_ca(modem, certs, peers):
         tls.use(object())
 
 
-def test_mutual_tls(modem, certs, peers):
-    peer = peers(certs.good, require_client=certs.ca)
+def test_mutual_tls(modem, certs, tls_peers):
+    peer = tls_peers(certs.good, require_client=certs.ca)
     with pytest.raises(tls.TLSError):
         tls_socket(modem, context(certs), peer.port)  # no client certificate
     ctx = context(certs)
@@ -194,8 +180,8 @@ def test_mutual_tls(modem, certs, peers):
     s.close()
 
 
-def test_server_closes_and_reader_sees_eof(modem, vm, certs, peers):
-    peer = peers(certs.good, mode="sink")
+def test_server_closes_and_reader_sees_eof(modem, vm, certs, tls_peers):
+    peer = tls_peers(certs.good, mode="sink")
     s = tls_socket(modem, context(certs), peer.port)
     s.sendall(b"x" * 3000)
     assert peer.wait_data(3000) == b"x" * 3000
@@ -214,8 +200,8 @@ def test_server_closes_and_reader_sees_eof(modem, vm, certs, peers):
     assert vm.ssl_connections() == {}
 
 
-def test_link_dropped_mid_transfer_is_an_oserror(modem, vm, certs, peers):
-    peer = peers(certs.good)
+def test_link_dropped_mid_transfer_is_an_oserror(modem, vm, certs, tls_peers):
+    peer = tls_peers(certs.good)
     s = tls_socket(modem, context(certs), peer.port)
     assert vm.fault_tls_drop(s.cid, after=5000, reset=True)
     data = b"y" * 1400
@@ -234,8 +220,8 @@ def test_link_dropped_mid_transfer_is_an_oserror(modem, vm, certs, peers):
     assert vm.ssl_connections() == {}
 
 
-def test_contexts_share_ssl_contexts_by_configuration(modem, vm, certs, peers):
-    peer = peers(certs.good)
+def test_contexts_share_ssl_contexts_by_configuration(modem, vm, certs, tls_peers):
+    peer = tls_peers(certs.good)
     a, b = context(certs), context(certs)
     c = context(certs, negotiate_s=60)
     tls_socket(modem, a, peer.port).close()
@@ -249,8 +235,8 @@ def test_contexts_share_ssl_contexts_by_configuration(modem, vm, certs, peers):
     assert len(uploads) == 1  # one CA file for all three
 
 
-def test_module_restart_reapplies_the_context(modem, vm, certs, peers):
-    peer = peers(certs.good)
+def test_module_restart_reapplies_the_context(modem, vm, certs, tls_peers):
+    peer = tls_peers(certs.good)
     ctx = context(certs)
     s = tls_socket(modem, ctx, peer.port)
     slot = vm.ssl_connections()[s.cid]["sslctx"]
@@ -273,8 +259,8 @@ def test_module_restart_reapplies_the_context(modem, vm, certs, peers):
     assert not any(b"QSSLCFG" in x or b"QFUPL" in x for x in sent)  # nothing to apply again
 
 
-def test_check_time_follows_ntp_on_the_module(modem, vm, certs, peers):
-    expired = peers(certs.expired)
+def test_check_time_follows_ntp_on_the_module(modem, vm, certs, tls_peers):
+    expired = tls_peers(certs.expired)
     ctx = context(certs)
     tls_socket(modem, ctx, expired.port).close()  # module clock not known: dates unchecked
     modem.module_clock_set = True  # what modem.ntp(..., set_module=True) records
@@ -282,12 +268,12 @@ def test_check_time_follows_ntp_on_the_module(modem, vm, certs, peers):
         tls_socket(modem, ctx, expired.port)
 
 
-def test_facade_for_clients_that_import_ssl(modem, certs, peers, monkeypatch):
+def test_facade_for_clients_that_import_ssl(modem, certs, tls_peers, monkeypatch):
     import sys
 
     for name in ("ssl", "tls", "ussl"):
         monkeypatch.setitem(sys.modules, name, sys.modules.get(name, ssl))
-    peer = peers(certs.good)
+    peer = tls_peers(certs.good)
     facade = tls.use(context(certs))
     assert sys.modules["tls"] is facade and sys.modules["ussl"] is facade
     # what micropython-lib requests does on every HTTPS request
@@ -298,7 +284,7 @@ def test_facade_for_clients_that_import_ssl(modem, certs, peers, monkeypatch):
     s = made.wrap_socket(s, server_hostname="localhost")
     assert echo(s, b"facade") == b"facade"
     s.close()
-    foreign = peers(certs.foreign)
+    foreign = tls_peers(certs.foreign)
     s = modem.socket()
     s.connect(("127.0.0.1", foreign.port))
     with pytest.raises(tls.TLSError):
@@ -307,12 +293,12 @@ def test_facade_for_clients_that_import_ssl(modem, certs, peers, monkeypatch):
         facade.wrap_socket(s, cert_reqs=0)
 
 
-def test_asyncio_open_connection_with_ssl(vm, certs, peers):
+def test_asyncio_open_connection_with_ssl(vm, certs, tls_peers):
     import asyncio
 
     from quectel.aio import AModem
 
-    peer = peers(certs.good)
+    peer = tls_peers(certs.good)
     m = make_modem(vm)
     m.connect("internet")
     data = bytes(range(256)) * 40
@@ -327,7 +313,7 @@ def test_asyncio_open_connection_with_ssl(vm, certs, peers):
         got = await r.readexactly(len(data))
         await w.aclose()
         with pytest.raises(tls.TLSError):
-            await am.open_connection("127.0.0.1", peers(certs.wrong_host).port,
+            await am.open_connection("127.0.0.1", tls_peers(certs.wrong_host).port,
                                      ssl=context(certs))  # fmt: skip
         await am.stop()
         return got

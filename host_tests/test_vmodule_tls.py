@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from tlskit import Certs, SslAt, TLSPeer
+from tlskit import Certs, SslAt
 from virtual_module import VirtualModule
 from vmkit import SPEED, Uart, free_port, real
 from vmodule.files import FileStore, qf_checksum
@@ -38,20 +38,6 @@ def at(vm):
     a.ok("AT+QIACT=1")
     yield a
     a.close()
-
-
-@pytest.fixture
-def peers():
-    made = []
-
-    def make(cert, **kw):
-        p = TLSPeer(cert, **kw)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
 
 
 def with_ca(at, certs, ctx=1, **cfg):
@@ -218,8 +204,8 @@ def test_qsslcfg_defaults_writes_and_reboot(vm, at):
 # --------------------------------------------------------------------------- handshakes
 
 
-def test_good_ca_buffer_mode_state_and_sni(vm, at, certs, peers):
-    peer = peers(certs.good)
+def test_good_ca_buffer_mode_state_and_sni(vm, at, certs, tls_peers):
+    peer = tls_peers(certs.good)
     with_ca(at, certs, sni=1)
     assert ssl_open(at, peer.port) == 0
     assert peer.wait_conn() is not None and peer.sni == ["localhost"]
@@ -264,8 +250,8 @@ def test_good_ca_buffer_mode_state_and_sni(vm, at, certs, peers):
         ("good", {"sslversion": 0}, 566),  # SSL 3.0
     ],
 )
-def test_certificate_checks(at, certs, peers, server, cfg, err):
-    peer = peers(getattr(certs, server))
+def test_certificate_checks(at, certs, tls_peers, server, cfg, err):
+    peer = tls_peers(getattr(certs, server))
     with_ca(at, certs, **cfg)
     assert ssl_open(at, peer.port) == err
     if err:
@@ -276,8 +262,8 @@ def test_certificate_checks(at, certs, peers, server, cfg, err):
         assert at.recv(0) == b"ping"
 
 
-def test_ip_address_names_and_no_sni_by_default(at, certs, peers):
-    good, wrong = peers(certs.good), peers(certs.wrong_host)
+def test_ip_address_names_and_no_sni_by_default(at, certs, tls_peers):
+    good, wrong = tls_peers(certs.good), tls_peers(certs.wrong_host)
     with_ca(at, certs)
     assert ssl_open(at, good.port, host="127.0.0.1") == 0  # matched with the IP address SAN
     assert ssl_open(at, wrong.port, cid=1, host="127.0.0.1") == 566
@@ -292,15 +278,15 @@ def test_refused_and_unknown_hosts_differ_from_handshake_failures(at, certs):
     assert ssl_open(at, 443, host="nosuch.example") == 565
 
 
-def test_missing_ca_file_fails_the_handshake(at, certs, peers):
-    peer = peers(certs.good)
+def test_missing_ca_file_fails_the_handshake(at, certs, tls_peers):
+    peer = tls_peers(certs.good)
     at.ok('AT+QSSLCFG="seclevel",2,1')
     at.ok('AT+QSSLCFG="cacert",2,"none.pem"')
     assert ssl_open(at, peer.port, ctx=2) == 566
 
 
-def test_dates_are_checked_on_the_module_clock(at, certs, peers):
-    peer = peers(certs.good)
+def test_dates_are_checked_on_the_module_clock(at, certs, tls_peers):
+    peer = tls_peers(certs.good)
     with_ca(at, certs, ignorelocaltime=0)
     assert ssl_open(at, peer.port) == 0
     at.ok("AT+QSSLCLOSE=0")
@@ -308,16 +294,16 @@ def test_dates_are_checked_on_the_module_clock(at, certs, peers):
     assert ssl_open(at, peer.port) == 566
 
 
-def test_negotiatetime_limits_the_handshake(at, certs, peers):
-    peer = peers(certs.good, handshake=False)  # accepts TCP, never answers the hello
+def test_negotiatetime_limits_the_handshake(at, certs, tls_peers):
+    peer = tls_peers(certs.good, handshake=False)  # accepts TCP, never answers the hello
     with_ca(at, certs, negotiatetime=10)
     t0 = time.monotonic()
     assert ssl_open(at, peer.port) == 566
     assert time.monotonic() - t0 >= real(10000) * 0.8
 
 
-def test_mutual_tls(at, certs, peers):
-    peer = peers(certs.good, require_client=certs.ca)
+def test_mutual_tls(at, certs, tls_peers):
+    peer = tls_peers(certs.good, require_client=certs.ca)
     at.upload("client.pem", certs.client_cert_pem)
     at.upload("client.key", certs.client_key_pem)
     with_ca(at, certs, seclevel=2, clientcert='"client.pem"', clientkey='"client.key"')
@@ -331,8 +317,8 @@ def test_mutual_tls(at, certs, peers):
     assert peer.client_certs[-1]["subjectAltName"] == (("DNS", "device-1"),)
 
 
-def test_connect_ids_are_shared_with_tcpip(at, certs, peers):
-    peer = peers(certs.good)
+def test_connect_ids_are_shared_with_tcpip(at, certs, tls_peers):
+    peer = tls_peers(certs.good)
     with_ca(at, certs)
     assert ssl_open(at, peer.port, cid=3) == 0
     assert at.cmd('AT+QIOPEN=1,3,"TCP","127.0.0.1",%d,0,0' % peer.port)[1] == b"ERROR"
@@ -349,8 +335,8 @@ def test_connect_ids_are_shared_with_tcpip(at, certs, peers):
 
 
 @pytest.mark.parametrize("mode", [0, 1], ids=["buffer", "push"])
-def test_100kb_each_way_byte_exact(at, certs, peers, mode):
-    peer = peers(certs.good)  # echo: every byte goes up and comes back
+def test_100kb_each_way_byte_exact(at, certs, tls_peers, mode):
+    peer = tls_peers(certs.good)  # echo: every byte goes up and comes back
     with_ca(at, certs)
     assert ssl_open(at, peer.port, mode=mode) == 0
     payload = os.urandom(KB100)
@@ -374,10 +360,10 @@ def test_100kb_each_way_byte_exact(at, certs, peers, mode):
 
 
 @pytest.mark.parametrize("mode", [0, 1], ids=["buffer", "push"])
-def test_slow_uart_and_small_buffer_hold_the_server_back(certs, peers, mode):
+def test_slow_uart_and_small_buffer_hold_the_server_back(certs, tls_peers, mode):
     # the module stops reading the TLS socket while its buffer or the UART is full, and takes
     # what OpenSSL already decrypted once there is room: nothing lost, nothing reordered
-    peer = peers(certs.good, mode="sink")
+    peer = tls_peers(certs.good, mode="sink")
     with VirtualModule(speed=SPEED, baud=921600, rx_buffer=8192) as vm:
         at = SslAt(vm.port)
         at.ok("AT+QIACT=1")
@@ -396,8 +382,8 @@ def test_slow_uart_and_small_buffer_hold_the_server_back(certs, peers, mode):
         at.close()
 
 
-def test_transparent_mode(at, certs, peers):
-    peer = peers(certs.good)  # echo
+def test_transparent_mode(at, certs, tls_peers):
+    peer = tls_peers(certs.good)  # echo
     with_ca(at, certs)
     u = at.u
     u.x('AT+QSSLOPEN=1,1,2,"localhost",%d,2' % peer.port, b"\r\nCONNECT\r\n")
@@ -420,13 +406,13 @@ def test_transparent_mode(at, certs, peers):
     at.ok("AT+QSSLCLOSE=2")
     u.x("ATO", b"\r\nNO CARRIER\r\n")
     # a failed handshake in transparent mode: ERROR, the ID is free
-    bad = peers(certs.foreign)
+    bad = tls_peers(certs.foreign)
     u.x('AT+QSSLOPEN=1,1,2,"localhost",%d,2' % bad.port, b"\r\nERROR\r\n")
     assert at.ok("AT+QSSLSTATE") == []
 
 
-def test_server_closes(at, certs, peers):
-    peer = peers(certs.good, mode="sink")
+def test_server_closes(at, certs, tls_peers):
+    peer = tls_peers(certs.good, mode="sink")
     with_ca(at, certs)
     assert ssl_open(at, peer.port) == 0
     conn = peer.wait_conn()
@@ -443,8 +429,8 @@ def test_server_closes(at, certs, peers):
 
 
 @pytest.mark.parametrize("reset", [True, False], ids=["reset", "clean"])
-def test_link_dropped_mid_transfer(vm, at, certs, peers, reset):
-    peer = peers(certs.good, mode="sink")
+def test_link_dropped_mid_transfer(vm, at, certs, tls_peers, reset):
+    peer = tls_peers(certs.good, mode="sink")
     with_ca(at, certs)
     assert ssl_open(at, peer.port, mode=1) == 0
     conn = peer.wait_conn()
@@ -462,8 +448,8 @@ def test_link_dropped_mid_transfer(vm, at, certs, peers, reset):
     at.ok("AT+QSSLCLOSE=0")
 
 
-def test_remote_close_fault_and_reboot_close_ssl_links(vm, at, certs, peers):
-    peer = peers(certs.good)
+def test_remote_close_fault_and_reboot_close_ssl_links(vm, at, certs, tls_peers):
+    peer = tls_peers(certs.good)
     with_ca(at, certs)
     assert ssl_open(at, peer.port) == 0
     assert vm.remote_close(0)
@@ -476,8 +462,8 @@ def test_remote_close_fault_and_reboot_close_ssl_links(vm, at, certs, peers):
     assert peer.closed.wait(5)
 
 
-def test_pdp_context_down_takes_its_ssl_links(vm, at, certs, peers):
-    peer = peers(certs.good)
+def test_pdp_context_down_takes_its_ssl_links(vm, at, certs, tls_peers):
+    peer = tls_peers(certs.good)
     with_ca(at, certs)
     assert ssl_open(at, peer.port) == 0
     vm.pdp_deactivate(1)
@@ -495,7 +481,7 @@ def test_pdp_context_down_takes_its_ssl_links(vm, at, certs, peers):
 # --------------------------------------------------------------------------- the program
 
 
-def test_program_preloads_files_and_takes_the_new_fault_commands(tmp_path, certs, peers):
+def test_program_preloads_files_and_takes_the_new_fault_commands(tmp_path, certs, tls_peers):
     ca = tmp_path / "ca.pem"
     ca.write_bytes(certs.ca_pem)
     tool = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "virtual_module.py")
@@ -517,7 +503,7 @@ def test_program_preloads_files_and_takes_the_new_fault_commands(tmp_path, certs
         time.sleep(0.2)
         size, cks = at.upload("x.bin", b"checked")
         assert cks != qf_checksum(b"checked")
-        peer = peers(certs.good)
+        peer = tls_peers(certs.good)
         at.ok("AT+QIACT=1")
         with_ca(at, certs)
         assert ssl_open(at, peer.port) == 0

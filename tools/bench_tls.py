@@ -29,35 +29,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 
-from peers import loopback_listener  # noqa: E402
 from tlskit import Certs  # noqa: E402
 from virtual_module import VirtualModule  # noqa: E402
 
-from bench import MICROPYTHON, mp_path  # noqa: E402
+from bench import MICROPYTHON, _Server, mp_path  # noqa: E402
 
 DEVICE = os.path.join(ROOT, "tools", "bench_tls_device.py")
 STEP_S = 300
 
 
-class Peer:
+class Peer(_Server):
     """Loopback server for the transfers: "S n" -> read n bytes, write b"K"; "R n" -> write n."""
 
     def __init__(self, ctx=None):
         self.ctx = ctx
-        self.sock = loopback_listener(4, 0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         try:
             c.settimeout(STEP_S)
             if self.ctx is not None:
@@ -84,10 +72,6 @@ class Peer:
             pass
         finally:
             c.close()
-
-    def close(self):
-        self.stop = True
-        self.sock.close()
 
 
 class _Quiet(http.server.ThreadingHTTPServer):
