@@ -12,6 +12,9 @@ UART_TX = 0
 UART_RX = 1
 BAUDRATE = 115200
 RXBUF = 2048  # ~180 ms of data at 115200 baud
+# A whole AT+QISEND chunk (1460) fits: the CPU sleeps while the UART sends it instead of
+# spinning in write() (on the emulated Pico: 8.9 -> 6.7 M cycles per KB echoed at 115200).
+TXBUF = 1536
 
 PWRKEY_PIN = 2
 PWRKEY_ACTIVE = 1  # NPN transistor inverts
@@ -28,7 +31,8 @@ RI_ACTIVE = 0  # RI pulses low on a URC
 def uart():
     from machine import UART, Pin
 
-    return UART(UART_ID, BAUDRATE, tx=Pin(UART_TX), rx=Pin(UART_RX), rxbuf=RXBUF, timeout=0)
+    return UART(UART_ID, BAUDRATE, tx=Pin(UART_TX), rx=Pin(UART_RX), rxbuf=RXBUF, txbuf=TXBUF,
+                timeout=0)  # fmt: skip
 
 
 def timer():
