@@ -13,3 +13,21 @@ def pattern(n, seed):
     if n >= 100 + len(special):
         out[100 : 100 + len(special)] = special
     return out
+
+
+def echo_check(s, data, chunk=8192):
+    """Send data to an echo peer through socket s in chunks and check every byte that comes
+    back against it, in place; returns the count. AssertionError at the first difference."""
+    mv = memoryview(data)
+    buf = bytearray(1500)
+    got = off = 0
+    while got < len(data):
+        if off < len(data):
+            s.sendall(mv[off : off + chunk])
+            off += chunk
+        while got < min(off, len(data)):
+            n = s.recv_into(buf)
+            assert n, "EOF after %d bytes" % got
+            assert buf[:n] == mv[got : got + n], "mismatch near byte %d" % got
+            got += n
+    return got

@@ -6,7 +6,7 @@ import select
 
 import quectel.socket as qsocket
 from mptest import run, test
-from payload import pattern
+from payload import echo_check, pattern
 from quectel import Modem
 
 import boards.virtual as board
@@ -20,23 +20,6 @@ def connected(mode=0):
     s.settimeout(20)
     s.connect(("127.0.0.1", ECHO))
     return s
-
-
-def echo(s, data, chunk=8192):
-    # Send data in chunks and check every byte that comes back against it, in place.
-    mv = memoryview(data)
-    buf = bytearray(1500)
-    got = off = 0
-    while got < len(data):
-        if off < len(data):
-            s.sendall(mv[off : off + chunk])
-            off += chunk
-        while got < min(off, len(data)):
-            n = s.recv_into(buf)
-            assert n, "EOF after %d bytes" % got
-            assert buf[:n] == mv[got : got + n], "mismatch near byte %d" % got
-            got += n
-    return got
 
 
 @test
@@ -59,7 +42,7 @@ def identity_signal_and_registration():
 def one_megabyte_echo_buffer_mode():
     data = pattern(1024 * 1024, 1)
     s = connected()
-    assert echo(s, data) == len(data)
+    assert echo_check(s, data) == len(data)
     s.close()
 
 
@@ -67,7 +50,7 @@ def one_megabyte_echo_buffer_mode():
 def one_megabyte_echo_direct_push_mode():
     data = pattern(1024 * 1024, 2)
     s = connected(mode=1)
-    assert echo(s, data) == len(data)
+    assert echo_check(s, data) == len(data)
     s.close()
 
 

@@ -8,7 +8,7 @@ import os
 import quectel.socket as qsocket
 import quectel.tls as qtls
 from mptest import eq, ok, raises, run, test
-from payload import pattern
+from payload import echo_check, pattern
 from quectel import Modem, files
 
 import boards.virtual as board
@@ -30,22 +30,6 @@ def tls_socket(ctx, port, mode=0, host="localhost"):
     return ctx.wrap_socket(s, server_hostname=host)
 
 
-def echo_check(s, data, chunk=4096):
-    mv = memoryview(data)
-    buf = bytearray(1500)
-    got = off = 0
-    while got < len(data):
-        if off < len(data):
-            s.sendall(mv[off : off + chunk])
-            off += chunk
-        while got < min(off, len(data)):
-            n = s.recv_into(buf)
-            ok(n, "EOF after %d bytes" % got)
-            ok(buf[:n] == mv[got : got + n], "mismatch near byte %d" % got)
-            got += n
-    return got
-
-
 @test
 def bring_up():
     modem.connect("internet")
@@ -65,14 +49,14 @@ def upload_verified_and_skipped_when_identical():
 @test
 def hundred_kb_each_way_buffer_mode():
     s = tls_socket(context(), ECHO)
-    eq(echo_check(s, pattern(100 * 1024, 3)), 100 * 1024)
+    eq(echo_check(s, pattern(100 * 1024, 3), 4096), 100 * 1024)
     s.close()
 
 
 @test
 def hundred_kb_each_way_push_mode():
     s = tls_socket(context(), ECHO, mode=1)
-    eq(echo_check(s, pattern(100 * 1024, 4)), 100 * 1024)
+    eq(echo_check(s, pattern(100 * 1024, 4), 4096), 100 * 1024)
     s.close()
 
 
