@@ -49,7 +49,7 @@ def modem(vm):
     m = make_modem(vm)
     m.connect("internet")
     yield m
-    m.at._uart.close()
+    m.at.uart.close()
 
 
 def _never():

@@ -207,5 +207,5 @@ def capture(vm, echo_port):
         except QuectelError:
             pass
     finally:
-        m.at._uart.close()
+        m.at.uart.close()
     return [(bytes(c), bytes(o)) for c, o in log if o]

@@ -234,8 +234,8 @@ class OneByteUART:
 @pytest.mark.parametrize("mode", [S.BUFFER, S.PUSH], ids=["buffer", "push"])
 def test_split_at_every_byte(modem, vm, echo, mode):
     vm.split_pause_ms = 0
-    uart = modem.at._uart
-    modem.at._uart = OneByteUART(uart)
+    uart = modem.at.uart
+    modem.at.uart = OneByteUART(uart)
     try:
         t = Transfer(modem, echo, 5000, seed=3)
         t.open(mode)
@@ -244,7 +244,7 @@ def test_split_at_every_byte(modem, vm, echo, mode):
         record("split 1-byte chunks (%s)" % ("push" if mode else "buffer"), t, lossless=True)
         assert t.error is None, t.outcome
     finally:
-        modem.at._uart = uart
+        modem.at.uart = uart
     recover(modem, vm, echo)
 
 
@@ -426,7 +426,7 @@ def test_module_reboot_mid_transfer(modem, vm, echo, when):
             t.send(10000)
             t.back += t.s.recv(500)
             vm.reboot()
-            modem.wait_for(lambda: modem._restarted, 30000, "RDY")
+            modem.wait_for(lambda: modem.restarted, 30000, "RDY")
             t.send()
             t.receive()
 

@@ -59,7 +59,7 @@ def test_every_entry_point_refuses_before_the_uart(vm, bad):
         assert vm.rx_bytes == sent, "%s wrote %d bytes for %r" % (name, vm.rx_bytes - sent, bad)
         assert SECRET not in str(e.value)
     assert m.isconnected()
-    m.at._uart.close()
+    m.at.uart.close()
 
 
 def test_password_is_never_in_errors_or_traces(vm):
@@ -79,7 +79,7 @@ def test_password_is_never_in_errors_or_traces(vm):
     joined = b"".join(b for _, b in log)
     assert SECRET.encode() not in joined, "the password reached the trace"
     assert b"<redacted>" in joined
-    m.at._uart.close()
+    m.at.uart.close()
 
 
 def test_allow_list_closes_unlisted_clients_before_their_data(modem, vm):

@@ -25,9 +25,9 @@ class Interrupting:
 
 
 def interrupt_at(modem, n):
-    u = modem.at._uart
+    u = modem.at.uart
     if not isinstance(u, Interrupting):
-        u = modem.at._uart = Interrupting(u)
+        u = modem.at.uart = Interrupting(u)
     u.countdown = n
 
 

@@ -80,7 +80,7 @@ def test_pdpdeact_is_recovered_by_check(modem, vm, echo):
 
 def test_reboot_is_recovered_by_check(modem, vm):
     vm.reboot()
-    modem.wait_for(lambda: modem._restarted, 20000, "RDY")
+    modem.wait_for(lambda: modem.restarted, 20000, "RDY")
     assert not modem.isconnected()
     assert modem.check() and modem.isconnected()
 
@@ -172,3 +172,24 @@ def test_numbers_are_range_checked(vm):
         m.ping("localhost", count=11)
     with pytest.raises(ValueError):
         m.socket().connect(("127.0.0.1", 70000))
+
+
+def test_what_runs_once_is_released_after_use(vm):
+    """#24.1: power, bring-up, recovery and identity are loaded for their call and released
+    after it, so a connected program's steady state holds only the data path; `check()` on a
+    healthy connection loads none of them."""
+    import sys
+
+    once = ("quectel.power", "quectel.lifecycle", "quectel.diag")
+    m = make_modem(vm)
+    m.connect("internet")
+    assert m.signal()[0] is not None and m.imei()
+    assert m.check() is True
+    assert [n for n in once if n in sys.modules] == []
+    import quectel
+
+    assert not [n for n in ("power", "lifecycle", "diag") if hasattr(quectel, n)]
+    vm.pdp_deactivate(m.context)  # trouble: check() loads the recovery, and releases it again
+    m.wait_for(lambda: m.pdp_lost, 10000, "pdpdeact")
+    assert m.check() is True and m.isconnected()
+    assert [n for n in once if n in sys.modules] == []

@@ -18,7 +18,7 @@ def pinned(vm):
 
     m = make_modem(vm, pins=True, reset=VMPin(vm, "RESET"))  # wired as in boards/
     yield m
-    m.at._uart.close()
+    m.at.uart.close()
 
 
 def _round_trip(m, port, payload):
@@ -109,7 +109,7 @@ def test_board_reset_mid_send_and_stale_connections(vm, echo, sink, reset_wired)
     old.at.write(b"AT+QISEND=%d,1000\r" % prompt.cid)  # the module waits for payload ...
     old.at.write(b"partial")
     old.at.wait(None, 200)
-    old.at._uart.close()  # ... when the board resets
+    old.at.uart.close()  # ... when the board resets
 
     kw = {"reset": VMPin(vm, "RESET")} if reset_wired else {}
     m = make_modem(vm, pins=True, **kw)
@@ -121,4 +121,4 @@ def test_board_reset_mid_send_and_stale_connections(vm, echo, sink, reset_wired)
     got = sink.wait_for(1000, 1)
     if reset_wired:
         assert got == b"", got
-    m.at._uart.close()
+    m.at.uart.close()

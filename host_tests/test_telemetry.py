@@ -22,9 +22,11 @@ def test_no_reading_lost_through_mcu_resets_and_outages(variant, tmp_path):
     args = ["8", "50", "--seed", "6", "--faults", "mcu_reset,outage,module_outage", "--every", "10-30",
             "--queue-max", "20", "--out", str(tmp_path)]  # fmt: skip
     if variant == "main_async":
-        # Its readings are sampled while another task may hold a POST's buffers: the heap in
-        # use at a sample varies by up to 2 KB, whatever the trend.
-        args += ["--async", "--heap-slack", "2048"]
+        # Its readings are sampled while another task may hold a POST's buffers, or run a
+        # recovery with quectel.power and quectel.lifecycle loaded (released after it), and
+        # each MCU reset starts without the modules a first use loads (quectel.dns): the heap
+        # in use at a sample varies by up to 4 KB, whatever the trend.
+        args += ["--async", "--heap-slack", "4096"]
     summary, _ = soak.run(soak.parse_args(args))
     print(soak.report(summary))
     assert not summary["problems"], summary["problems"]  # heap growth included

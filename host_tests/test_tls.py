@@ -319,4 +319,4 @@ def test_asyncio_open_connection_with_ssl(vm, certs, tls_peers):
         return got
 
     assert asyncio.run(main()) == data
-    m.at._uart.close()
+    m.at.uart.close()

@@ -189,4 +189,4 @@ def test_failed_leave_never_writes_a_command_into_the_data(vm, sink, reset_wired
     data = sink.wait_for(len(b"payload") + 100, 1)
     assert b"AT" not in data, data
     assert data.startswith(b"payload")
-    m.at._uart.close()
+    m.at.uart.close()

@@ -195,7 +195,7 @@ def latency():
 
     modem = modem_up()
     at = modem.at
-    uart = at._uart
+    uart = at.uart
     s = modem.socket()
     s.settimeout(30)
     s.connect(("127.0.0.1", int(os.getenv("BENCH_SINK"))))

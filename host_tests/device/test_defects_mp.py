@@ -240,7 +240,7 @@ def requests_post_uses_few_qisends():
     modem.at.trace = trace
     # requests' writes come microseconds apart on a device; a window this wide keeps a loaded
     # CI machine's scheduling stalls from splitting the burst (the count must not be timing).
-    modem.coalesce_ms = 2000
+    modem.coalescer.ms = 2000
     try:
         for i in range(2):
             LOG.clear()
@@ -251,7 +251,7 @@ def requests_post_uses_few_qisends():
             ok(n <= 2, "%d AT+QISEND for one small POST" % n)
     finally:
         modem.at.trace = None
-        modem.coalesce_ms = 20
+        modem.coalescer.ms = 20
 
 
 def listener():

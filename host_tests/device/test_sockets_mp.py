@@ -39,6 +39,20 @@ def identity_signal_and_registration():
 
 
 @test
+def what_runs_once_is_released_after_use():
+    # #24.1, on MicroPython: power, bring-up and identity are gone from the heap after use,
+    # and check() on a healthy connection loads none of them.
+    import sys
+
+    import quectel
+
+    assert modem.check() is True
+    once = [n for n in ("power", "lifecycle", "diag") if "quectel." + n in sys.modules]
+    assert once == [], once
+    assert not [n for n in ("power", "lifecycle", "diag") if hasattr(quectel, n)]
+
+
+@test
 def one_megabyte_echo_buffer_mode():
     data = pattern(1024 * 1024, 1)
     s = connected()

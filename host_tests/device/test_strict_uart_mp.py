@@ -67,8 +67,8 @@ def push_echo_survives_a_long_write():
 def leave_after_a_long_write_waits_for_the_wire():
     """#22.2: after a 30 KB write the guard time before '+++' starts only once the last
     byte left the UART: one '+++' is enough, and the peer never receives it as data."""
-    dtr = modem._dtr
-    modem._dtr = None  # no DTR: '+++' it is
+    dtr = modem.dtr
+    modem.dtr = None  # no DTR: '+++' it is
     pluses = []
     modem.at.trace = lambda d, b: pluses.append(1) if d == ">" and b == b"+++" else None
     try:
@@ -88,7 +88,7 @@ def leave_after_a_long_write_waits_for_the_wire():
         s.close()
     finally:
         modem.at.trace = None
-        modem._dtr = dtr
+        modem.dtr = dtr
 
 
 run()

@@ -65,8 +65,8 @@ def commands_refused_then_leave_by_dtr_keeps_data():
 
 @test
 def leave_by_plus_plus_plus_without_dtr():
-    dtr = modem._dtr
-    modem._dtr = None
+    dtr = modem.dtr
+    modem.dtr = None
     try:
         s = opened(ECHO)
         s.sendall(b"plus")
@@ -77,7 +77,7 @@ def leave_by_plus_plus_plus_without_dtr():
         assert modem.at.data_mode
         s.close()
     finally:
-        modem._dtr = dtr
+        modem.dtr = dtr
 
 
 @test

@@ -23,8 +23,8 @@ from .modem import (
     STAT_OFF,
     STAT_PDP_FAILED,
     Modem,
-    Policy,
 )
+from .policy import Policy
 
 __all__ = [
     "ATEngine",

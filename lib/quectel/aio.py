@@ -415,7 +415,7 @@ class AModem:
     async def _pump(self):
         at = self.at
         flag = self.rx_flag
-        readable = _Waiter(at._uart)
+        readable = _Waiter(at.uart)
         while True:
             got = False
             for _ in range(4):  # a bounded amount of work per wake-up
@@ -544,7 +544,7 @@ class AModem:
             try:
                 await self.check()
             except Exception:  # never let the supervisor die of a driver fault
-                self.modem._set(-4, "supervisor error")  # STAT_NO_RESPONSE
+                self.modem.set_state(-4, "supervisor error")  # STAT_NO_RESPONSE
             try:
                 await _wait_for_ms(self._trouble.wait(), max(1, period_ms // self.speed))
             except asyncio.TimeoutError:

@@ -18,14 +18,12 @@ except ImportError:
         return x
 
 
-from .engine import SEND_FAIL, SETTLE_MS
-from .errors import EISCONN, EMSGSIZE, ATTimeout, QuectelError, oserror
+from .engine import MAX_READ, MAX_SEND, REASON_MS, SEND_FAIL, SETTLE_MS
+from .errors import EISCONN, EMSGSIZE, ENETUNREACH, ENFILE, ATTimeout, QuectelError, oserror
 from .validate import check_address, check_port
 
 SOCK_STREAM = 1
 SOCK_DGRAM = 2
-MAX_SEND = 1460  # section 2.7
-MAX_READ = 1500  # section 2.8
 
 # Access modes (section 1.2).
 BUFFER = 0
@@ -34,16 +32,18 @@ TRANSPARENT = 2
 
 WAIT = -1  # what step() returns while its operation waits
 
-# Operations and their states (Conn._op).
-_R = const(1)  # recv: deciding what to do
-_RQ = const(2)  # recv: AT+QIRD running
-_RSW = const(3)  # recv: AT+QISWTMD (to buffer mode) running
-_S = const(4)  # send: AT+QISEND to start
-_SP = const(5)  # send: waiting for the prompt
-_SD = const(6)  # send: writing the data
-_SR = const(7)  # send: waiting for SEND OK
-_WHY = const(8)  # AT+QIGETERROR running
-_STAT_NO_RESPONSE = const(-4)
+# The states of an Op (Op.op; 0: idle).
+_RECV = const(1)  # recv: deciding what to do
+_READING = const(2)  # recv: AT+QIRD running
+_SWITCHING = const(3)  # recv: AT+QISWTMD (to buffer mode) running
+_SEND = const(4)  # send: AT+QISEND to start
+_PROMPT = const(5)  # send: waiting for the prompt
+_PAYLOAD = const(6)  # send: writing the data
+_SENT = const(7)  # send: waiting for SEND OK
+_ASKING = const(8)  # AT+QIGETERROR running
+_STAT_NO_RESPONSE = const(-4)  # quectel.modem's (not imported: it imports us)
+_UNANNOUNCED_MS = const(1000)  # ours: a reader asks AT+QIRD after this long without a URC
+_MIN_COMMAND_MS = const(1000)  # ours: a QIRD/QISEND gets this long at least (see _cmd_ms)
 # The data-path commands by family: TCP/IP, and TLS in the module (quectel.tls, AT+QSSL*).
 _QIRD = b"AT+QIRD"
 _QISEND = b"AT+QISEND"
@@ -90,7 +90,7 @@ class Ring:
         self.r = 0
         self.w = 0
         self.spill = None
-        self.so = 0
+        self.spill_at = 0
 
     def __len__(self):
         return self.w - self.r
@@ -116,7 +116,7 @@ class Ring:
             return True
         if self.spill is None:
             self.spill = bytearray()
-            self.so = 0
+            self.spill_at = 0
         self.spill.extend(mv[s + k : e])
         return False
 
@@ -130,11 +130,11 @@ class Ring:
             self.r = self.w = 0
             spill = self.spill
             if spill is not None:
-                take = min(len(spill) - self.so, len(self.buf))
-                self.buf[:take] = memoryview(spill)[self.so : self.so + take]
-                self.so += take
+                take = min(len(spill) - self.spill_at, len(self.buf))
+                self.buf[:take] = memoryview(spill)[self.spill_at : self.spill_at + take]
+                self.spill_at += take
                 self.w = take
-                if self.so == len(spill):
+                if self.spill_at == len(spill):
                     self.spill = None
         return k
 
@@ -170,15 +170,14 @@ class Op:
         self.op = 0
         self.buf = None  # never keep the caller's buffer
         if self is self.c.rd:
-            self.c._target = None
-            self.c._tgot = 0
+            self.c.aim(None, 0)
         return v
 
     def stop(self):
         """End the operation after an error or a cancel; a command it left running is
         aborted (a send's prompt is filled, so the module takes no later command as data)."""
         at = self.c.modem.at
-        if self.op not in (0, _R, _S) and at.busy:
+        if self.op not in (0, _RECV, _SEND) and at.busy:
             at.abort(SETTLE_MS)
         self._done(None)
 
@@ -200,52 +199,50 @@ class Op:
         c = self.c
         if c.cid < 0:
             raise oserror(errno.EBADF if c.service else errno.ENOTCONN)
-        self.op = _R
+        self.op = _RECV
         self.buf = buf
         self.n = n
         self.t0 = c.modem.clock.ticks_ms()
         if c.type == SOCK_STREAM:
-            c._target = buf  # pushed data may land here directly (see Conn._store)
-            c._tn = n
-            c._tgot = 0
+            c.aim(buf, n)
 
     def send(self, mv, off, n, addr=None):
         """Send mv[off:off+n] in AT+QISENDs of at most 1460 bytes (one datagram for UDP):
         step() gives the count sent, less than n when the socket's timeout ran out first.
         SEND FAIL (the module's buffer is full) backs off and retries, never dropping or
         duplicating data."""
-        self.op = _S
+        self.op = _SEND
         self.buf = mv
         self.off = self.start = off
         self.end = off + n
         self.n = min(n, MAX_SEND)
         self.addr = addr
         self.t0 = self.c.modem.clock.ticks_ms()
-        self.pause = 10
+        self.pause = self.c.modem.policy.send_pause_ms
 
     def step(self, ok):
         """One step of the operation: its result, or WAIT (see above)."""
         op = self.op
         c = self.c
         at = c.modem.at
-        if op == _R:
+        if op == _RECV:
             return self._recv_step(ok)
-        if op == _WHY:
+        if op == _ASKING:
             e = at.end_reason(ok, self.why)
             self._done(None)
             raise e
-        if not ok and op != _S and op != _SD:
+        if not ok and op != _SEND and op != _PAYLOAD:
             at.abort()
             self._done(None)
-            raise c._fail(ATTimeout(c.cmd_name(op == _RQ).decode(), self.wms))
-        if op == _RQ:
+            raise c._fail(ATTimeout(c.cmd_name(op == _READING).decode(), self.wms))
+        if op == _READING:
             return self._read_done()
-        if op == _RSW:
+        if op == _SWITCHING:
             at.end(b"AT+QISWTMD")
             c.mode = BUFFER
             c._switch = False  # pushes that overflowed while it ran asked for this same switch
             c.avail = True
-            self.op = _R
+            self.op = _RECV
             return self._recv_step(None)
         return self._send_step(op)
 
@@ -255,13 +252,13 @@ class Op:
             c.modem.at.poll()  # what the UART holds first: a non-blocking read waits for none
         elif not ok and c.mode == BUFFER:
             c.avail = True  # no "recv" URC for a second: ask, in case one was lost
-        if c._tgot:
-            return self._done(c._tgot)
+        if c.landed:
+            return self._done(c.landed)
         at = c.modem.at
         if c._switch and not c.dead:  # a push overflowed the ring: to buffer mode, where
             c._switch = False  # the module keeps the data (section 2.9)
             at.start(b"AT+QISWTMD=%d,0" % c.cid, b"")
-            self.op = _RSW
+            self.op = _SWITCHING
             return self._wait(at.finished_fn, c.modem.policy.at_ms)
         if c.held():
             return self._done(c.rx.take(self.buf, self.n))
@@ -275,18 +272,18 @@ class Op:
             c.avail = False
             n = min(self.n, MAX_READ) if c.type == SOCK_STREAM else -1
             at.begin_read(c.cid, self.buf, n, c.ssl)
-            self.op = _RQ
+            self.op = _READING
             return self._wait(at.finished_fn, c._cmd_ms(self.t0))
         if c.eof:
             return self._done(0)
-        left = 1000
+        left = _UNANNOUNCED_MS
         if c.timeout is not None:
             clock = c.modem.clock
             left = c.timeout - clock.ticks_diff(clock.ticks_ms(), self.t0)
             if left <= 0:
                 self._done(None)
                 raise c._timed_out()
-        return self._wait(c.can_read, min(left, 1000))
+        return self._wait(c.can_read, min(left, _UNANNOUNCED_MS))
 
     def _read_done(self):
         c = self.c
@@ -309,37 +306,37 @@ class Op:
                 c.avail = True
         if got:
             return self._done(got)
-        self.op = _R
+        self.op = _RECV
         return self._recv_step(None)
 
     def _why_now(self, cmd):
         at = self.c.modem.at
         at.begin_reason()
         self.why = cmd
-        self.op = _WHY
-        return self._wait(at.finished_fn, 5000)
+        self.op = _ASKING
+        return self._wait(at.finished_fn, REASON_MS)
 
     def _send_step(self, op):
         c = self.c
         at = c.modem.at
         clock = c.modem.clock
-        if op == _S:
+        if op == _SEND:
             if c.dead:
                 self._done(None)
                 raise oserror(errno.ECONNABORTED)
             at.begin_send(c.cid, self.n, self.addr, c.ssl)
-            self.op = _SP
-            self.po = self.off
-            self.pl = self.n
+            self.op = _PROMPT
+            self.at_off = self.off  # the payload still to write: from at_off, `left` bytes
+            self.left = self.n
             return self._wait(at.finished_fn, c._cmd_ms(self.t0))
-        if op == _SP and at.prompted:
-            op = self.op = _SD
-        if op == _SD:
-            k = at.payload(self.buf, self.po, self.pl)
-            self.po += k
-            self.pl -= k
-            if not self.pl:
-                self.op = _SR
+        if op == _PROMPT and at.prompted:
+            op = self.op = _PAYLOAD
+        if op == _PAYLOAD:
+            k = at.payload(self.buf, self.at_off, self.left)
+            self.at_off += k
+            self.left -= k
+            if not self.left:
+                self.op = _SENT
                 return self._wait(at.finished_fn, c._cmd_ms(self.t0))
             if not k and clock.ticks_diff(clock.ticks_ms(), self.t0) > c._cmd_ms(self.t0):
                 at.abort()
@@ -348,12 +345,13 @@ class Op:
             return self._wait(None, 0 if k else 1)
         if at.result == SEND_FAIL:
             at.abort()
-            limit = c.modem.policy.at_ms if c.timeout is None else c.timeout
+            policy = c.modem.policy
+            limit = policy.at_ms if c.timeout is None else c.timeout
             pause = self.pause
             if clock.ticks_diff(clock.ticks_ms(), self.t0) + pause > limit:
                 return self._done(self.off - self.start)
-            self.pause = min(pause * 2, 500)
-            self.op = _S
+            self.pause = min(pause * 2, policy.send_pause_max_ms)
+            self.op = _SEND
             return self._wait(None, pause)
         if at.needs_reason(c.cmd_name(False)):
             return self._why_now(_QISEND)
@@ -366,8 +364,8 @@ class Op:
         if self.off < self.end:  # the next chunk, with a fresh back-off
             self.n = min(self.end - self.off, MAX_SEND)
             self.t0 = clock.ticks_ms()
-            self.pause = 10
-            return self._send_step(_S)
+            self.pause = c.modem.policy.send_pause_ms
+            return self._send_step(_SEND)
         return self._done(self.off - self.start)
 
 
@@ -399,9 +397,9 @@ class Conn:
         self.dead = None  # why the connection can no longer work (pdpdeact, restart)
         self._open = None  # +QIOPEN result while opening
         self._switch = False  # a push overflowed: go to buffer mode
-        self._target = None  # the buffer of a reader waiting for pushed data
-        self._tn = 0
-        self._tgot = 0
+        self._target = None  # the buffer of a reader waiting for pushed data, its length,
+        self._target_n = 0
+        self.landed = 0  # and how much of it pushed data filled
         self.ssl = False  # TLS in the module (quectel.tls): AT+QSSL* instead of AT+QI*
         self.rd = Op(self)  # the data path: one read and one send at a time (see Op)
         self.wr = Op(self)
@@ -418,7 +416,7 @@ class Conn:
                 socks[cid] = self
                 self.cid = cid
                 return
-        raise oserror(23)  # ENFILE: all 12 connect IDs in use
+        raise oserror(ENFILE)  # all 12 connect IDs in use
 
     def release(self):
         if 0 <= self.cid < 12 and self.modem.sockets[self.cid] is self:
@@ -466,7 +464,7 @@ class Conn:
 
     def readable(self):
         return (self.held() or (self.avail and self.mode == BUFFER) or self.eof or self.dead
-                or self._tgot or self.queue or self.cid < 0)  # fmt: skip
+                or self.landed or self.queue or self.cid < 0)  # fmt: skip
 
     def take_line(self, out):
         """Move held bytes up to and including b"\n" to out; whether the line is whole."""
@@ -492,7 +490,7 @@ class Conn:
         if self.timeout is None:
             return p
         left = self.timeout - self.modem.clock.ticks_diff(self.modem.clock.ticks_ms(), t0)
-        return min(p, max(left, 1000))
+        return min(p, max(left, _MIN_COMMAND_MS))
 
     def _fail(self, e):
         # A QIRD/QISEND without an answer leaves the stream with a hole or a doubt, and a
@@ -500,11 +498,18 @@ class Conn:
         # check() reboots the module (chapter 1, note 1).
         if isinstance(e, ATTimeout):
             self.dead = "no answer"
-            self.modem._set(_STAT_NO_RESPONSE, "no answer")
+            self.modem.set_state(_STAT_NO_RESPONSE, "no answer")
         return e
 
     def _timed_out(self):
         return oserror(errno.EAGAIN if self.timeout == 0 else errno.ETIMEDOUT)
+
+    def aim(self, buf, n):
+        """A reader waits with buf (n bytes wanted; None: no longer): pushed data may land
+        there directly (see _store)."""
+        self._target = buf
+        self._target_n = n
+        self.landed = 0
 
     # ---- URC callbacks (from the Modem's event dispatch) -----------------------------------
 
@@ -544,10 +549,10 @@ class Conn:
         # Straight into a waiting reader's buffer when nothing is held before it, else
         # into the ring. Returns False when the ring spilled.
         t = self._target
-        if t is not None and not self._tgot and not self.held():
-            k = min(end - start, self._tn)
+        if t is not None and not self.landed and not self.held():
+            k = min(end - start, self._target_n)
             t[:k] = mv[start : start + k]
-            self._tgot = k
+            self.landed = k
             start += k
             if start == end:
                 return True
@@ -555,12 +560,9 @@ class Conn:
 
     # ---- transparent mode: the engine's data sink (section 1.2) ----------------------------
 
-    def data_room(self):
-        # Everything: bytes left in a UART without flow control are lost once it fills up,
-        # so what the reader has not taken yet waits in the ring (and its spill).
-        return 1 << 30
-
     def data_in(self, mv, start, end):
+        # Everything is taken: bytes left in a UART without flow control are lost once it
+        # fills up, so what the reader has not taken yet waits in the ring (and its spill).
         self._store(mv, start, end)
 
     def data_end(self, carrier_lost):
@@ -600,7 +602,7 @@ class Conn:
         m = self.modem
         p = m.policy
         if not m.isconnected():
-            raise oserror(101)  # ENETUNREACH
+            raise oserror(ENETUNREACH)
         self.remote = (host, rport) if rport else None
         self.ssl = False
         err = None
@@ -718,7 +720,7 @@ class Conn:
 
     def _g_qiclose(self):
         m = self.modem
-        if self.timeout == 0 and not m.at.busy and not m._off:
+        if self.timeout == 0 and not m.at.busy and not m.off:
             # A non-blocking socket's close does not wait: the answer is read and dropped
             # before the next command (an asyncio program's loop is not held up).
             m.at.start(self._close_cmd(), b"")

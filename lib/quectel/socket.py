@@ -268,24 +268,19 @@ class Socket(IOBase):
         """Stream write, `write(buf[, len])` or `write(buf, off, len)`: the count sent (all
         of it unless non-blocking and the module's buffer filled up), None if nothing could
         be sent. With a board timer (Modem(timer=)) a small write that follows the last
-        within `modem.coalesce_ms` is queued with it and shares its AT+QISEND: the queue
+        within `modem.coalescer.ms` is queued with it and shares its AT+QISEND: the queue
         goes out once no write came for that long, at 1460 bytes, before a read, on close
         and flush(); a write after a quiet spell is sent at once."""
         c = self.c
         mv = c.sendable(buf)
         off, n = _span(mv, off, n)
-        m = c.modem
-        clock = m.clock
-        burst = clock.ticks_diff(clock.ticks_ms(), c.t_last) < m.coalesce_ms
-        if burst and m.timer and n < MAX_SEND - c.tn and c.type == SOCK_STREAM and c.mode != 2:
-            m.writing = True
-            c.keep(mv, off, n)
-            m.writing = False
-            m.queued()
+        co = c.modem.coalescer
+        if co is not None and co.takes(c, n):
+            co.queue(c, mv, off, n)
             k = n
         else:
             k = self._out(c, mv, off, n)
-        c.t_last = clock.ticks_ms()
+        c.t_last = c.modem.clock.ticks_ms()
         if k < n and c.timeout != 0:
             raise c._timed_out()
         return k if k or not n else None

@@ -11,6 +11,95 @@ from .errors import QuectelError, oserror
 
 _GUARD_MS = 1100  # section 1.2: 1 s of silence before and after "+++" (with a margin)
 _LEAVE_MS = 5000  # how long the module may take to answer OK after the guard time
+_DTR_PULSE_MS = 100  # ours: how long DTR is dropped to leave the mode (AT&D1)
+_NO_CARRIER = b"\r\nNO CARRIER\r\n"
+_OK_LINE = b"\r\nOK\r\n"
+_QUIET_MS = 100  # ours: silence after NO CARRIER before we believe it ended the mode
+_CARRIER_LOST = 2  # Scanner.ended: the module ended the mode (NO CARRIER)
+_LEFT = 1  # Scanner.ended: our leave was answered
+
+
+class Scanner:
+    """Splits the UART's bytes in transparent mode: payload goes to `sink.data_in` until a
+    mode-ending marker:
+    - after our +++/DTR (once its guard time has passed, see `leaving`) the module's "OK":
+      what follows it is command-mode output (URCs) and is parsed as lines again;
+    - "NO CARRIER" followed by quiet or by a URC ("\r\n+").
+    A marker seen anywhere else is payload. An end of the buffer that may be the start of a
+    marker is held until more bytes come or the line stays quiet."""
+
+    def __init__(self, sink, clock):
+        self.sink = sink
+        self.clock = clock
+        self.ended = 0  # _LEFT or _CARRIER_LOST once the mode is over
+        self._leave_at = None
+        self._quiet_n = -1  # rx count when a possible marker was first held at the end, and
+        self._quiet_t = 0  # when: the line is quiet once no byte came for _QUIET_MS since
+
+    def leaving(self, after_ms):
+        """We asked to leave (+++ or DTR): accept the module's `OK` once after_ms have passed."""
+        self._leave_at = self.clock.ticks_add(self.clock.ticks_ms(), after_ms)
+
+    def feed(self, buf, mv, r, w, rx_count):
+        """Deliver the payload in buf[r:w] (mv: its memoryview); returns the index up to
+        which the bytes are consumed. `rx_count` counts the bytes received so far."""
+        clock = self.clock
+        now = clock.ticks_ms()
+        e = w  # payload ends here
+        end = 0
+        resume = w
+        leaving = self._leave_at is not None and clock.ticks_diff(now, self._leave_at) >= 0
+        if leaving:
+            i = buf.find(_OK_LINE, r, w)
+            if i >= 0:
+                e, end, resume = i, _LEFT, i + len(_OK_LINE)
+        j = buf.find(_NO_CARRIER, r, e)
+        while j >= 0 and not end:
+            after = j + len(_NO_CARRIER)
+            if after == w or w - after < 3:
+                e = j  # hold it: quiet decides
+                if after == w and self._quiet(now, rx_count):
+                    end, resume = _CARRIER_LOST, w
+                break
+            if buf[after] == 13 and buf[after + 1] == 10 and buf[after + 2] == 43:
+                e, end, resume = j, _CARRIER_LOST, after
+                break
+            j = buf.find(_NO_CARRIER, j + 1, w)
+        if not end and e == w:
+            hold = _tail(buf, _NO_CARRIER, r, w)
+            if leaving:
+                hold = max(hold, _tail(buf, _OK_LINE, r, w))
+            if hold and not self._quiet(now, rx_count):
+                e = w - hold
+        if e > r:
+            self.sink.data_in(mv, r, e)
+            r = e
+        if end:
+            self.ended = end
+            return resume
+        return r
+
+    def _quiet(self, now, rx_count):
+        # True once no byte has arrived for _QUIET_MS. Counted in bytes received, not by
+        # where the buffer ends: a later marker at the same index is news, not old silence.
+        if self._quiet_n != rx_count:
+            self._quiet_n = rx_count
+            self._quiet_t = now
+            return False
+        return self.clock.ticks_diff(now, self._quiet_t) >= _QUIET_MS
+
+
+def _tail(buf, marker, r, w):
+    # Length of the longest end of buf[r:w] that is a beginning of marker.
+    k = min(len(marker), w - r)
+    while k:
+        i = 0
+        while i < k and buf[w - k + i] == marker[i]:
+            i += 1
+        if i == k:
+            return k
+        k -= 1
+    return 0
 
 
 def begin(c):
@@ -81,13 +170,13 @@ def g_leave(c):
     if c.mode != TRANSPARENT or not at.data_mode:
         raise oserror(errno.EINVAL)
     clock = m.clock
-    dtr = m._dtr
+    dtr = m.dtr
     for attempt in range(2):
         yield from _g_drained(c)
         if dtr is not None and not attempt:
-            at.leaving(0)  # AT&D1: the OK answers the DTR edge at once
+            _leaving(at, 0)  # AT&D1: the OK answers the DTR edge at once
             dtr.set(False)
-            yield (None, 100)
+            yield (None, _DTR_PULSE_MS)
             dtr.set(True)
         else:
             # A retry doubles the silence: the module may have heard less than we kept.
@@ -99,17 +188,23 @@ def g_leave(c):
             # The module answers OK 1 s after the last '+' reached it, so not before 1 s
             # after the write: an OK sooner is payload. Counted from the write, so that a
             # slow drain here cannot make us take the real OK for payload.
-            at.leaving(1000 - clock.ticks_diff(clock.ticks_ms(), t))
+            _leaving(at, 1000 - clock.ticks_diff(clock.ticks_ms(), t))
         if (yield (_done(at), _LEAVE_MS)):
             c.mode = BUFFER
             c.avail = True  # anything later waits in the module for AT+QIRD
             return
-    if m._reset is None:
-        m._set(m.state, "transparent mode did not end")
+    if m.reset_pin is None:
+        m.set_state(m.state, "transparent mode did not end")
         raise oserror(errno.ETIMEDOUT)
     yield from m.g_reset()  # the only way left to get the UART back for commands
-    m._set(m.state, "transparent mode did not end: module reset")
+    m.set_state(m.state, "transparent mode did not end: module reset")
     raise oserror(errno.ECONNABORTED)
+
+
+def _leaving(at, after_ms):
+    sc = at.scanner
+    if sc is not None:  # else the carrier was lost meanwhile: the mode is over already
+        sc.leaving(after_ms)
 
 
 def _done(at):
