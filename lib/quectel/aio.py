@@ -807,7 +807,7 @@ class ASocket:
             sent = await self._send_all(memoryview(out), 0, len(out))
             if sent < len(out):
                 self._out = out[sent:]
-                raise self.c._timed_out()
+                raise self.c.timed_out()
 
     def _send_all(self, mv, off, n, addr=None):
         # An awaitable: the count sent. The Op is driven directly (one coroutine object a
@@ -828,14 +828,14 @@ class ASocket:
         mv = c.sendable(buf)
         n = min(len(mv), MAX_SEND)
         if n and not await self._send_all(mv, 0, n):
-            raise c._timed_out()
+            raise c.timed_out()
         return n
 
     async def sendall(self, buf):
         c = self.c
         mv = c.sendable(buf)
         if await self._send_all(mv, 0, len(mv)) < len(mv):
-            raise c._timed_out()
+            raise c.timed_out()
 
     async def sendto(self, buf, address):
         """Send one datagram (<= 1460 bytes) to (ip, port) from a UDP SERVICE."""
@@ -846,7 +846,7 @@ class ASocket:
             await self.bind(("0.0.0.0", 0))
         c.check()
         if await self._send_all(mv, 0, len(mv), None if c.service == "UDP" else addr) < len(mv):
-            raise c._timed_out()
+            raise c.timed_out()
         return len(mv)
 
     # ---- closing ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ _SENT = const(7)  # send: waiting for SEND OK
 _ASKING = const(8)  # AT+QIGETERROR running
 _STAT_NO_RESPONSE = const(-4)  # quectel.modem's (not imported: it imports us)
 _UNANNOUNCED_MS = const(1000)  # ours: a reader asks AT+QIRD after this long without a URC
+_FOREVER_MS = const(1 << 29)  # a wait without a timeout, in pieces (ticks stay comparable)
 _MIN_COMMAND_MS = const(1000)  # ours: a QIRD/QISEND gets this long at least (see _cmd_ms)
 # The data-path commands by family: TCP/IP, and TLS in the module (quectel.tls, AT+QSSL*).
 _QIRD = b"AT+QIRD"
@@ -234,7 +235,7 @@ class Op:
         if not ok and op != _SEND and op != _PAYLOAD:
             at.abort()
             self._done(None)
-            raise c._fail(ATTimeout(c.cmd_name(op == _READING).decode(), self.wms))
+            raise c.fail(ATTimeout(c.cmd_name(op == _READING).decode(), self.wms))
         if op == _READING:
             return self._read_done()
         if op == _SWITCHING:
@@ -282,7 +283,7 @@ class Op:
             left = c.timeout - clock.ticks_diff(clock.ticks_ms(), self.t0)
             if left <= 0:
                 self._done(None)
-                raise c._timed_out()
+                raise c.timed_out()
         return self._wait(c.can_read, min(left, _UNANNOUNCED_MS))
 
     def _read_done(self):
@@ -341,7 +342,7 @@ class Op:
             if not k and clock.ticks_diff(clock.ticks_ms(), self.t0) > c._cmd_ms(self.t0):
                 at.abort()
                 self._done(None)
-                raise c._fail(ATTimeout("UART write", c._cmd_ms(self.t0)))
+                raise c.fail(ATTimeout("UART write", c._cmd_ms(self.t0)))
             return self._wait(None, 0 if k else 1)
         if at.result == SEND_FAIL:
             at.abort()
@@ -492,7 +493,7 @@ class Conn:
         left = self.timeout - self.modem.clock.ticks_diff(self.modem.clock.ticks_ms(), t0)
         return min(p, max(left, _MIN_COMMAND_MS))
 
-    def _fail(self, e):
+    def fail(self, e):
         # A QIRD/QISEND without an answer leaves the stream with a hole or a doubt, and a
         # late answer could be taken for the next command's: the connection is broken, and
         # check() reboots the module (chapter 1, note 1).
@@ -501,7 +502,7 @@ class Conn:
             self.modem.set_state(_STAT_NO_RESPONSE, "no answer")
         return e
 
-    def _timed_out(self):
+    def timed_out(self):
         return oserror(errno.EAGAIN if self.timeout == 0 else errno.ETIMEDOUT)
 
     def aim(self, buf, n):
@@ -664,33 +665,15 @@ class Conn:
         while True:
             while not self.queue:
                 self.check()
-                left = 1 << 29 if self.timeout is None else self.timeout
+                left = _FOREVER_MS if self.timeout is None else self.timeout
                 left -= clock.ticks_diff(clock.ticks_ms(), t0)
                 if left <= 0:
-                    raise self._timed_out()
-                yield (self.can_read, min(left, 60000))
+                    raise self.timed_out()
+                yield (self.can_read, min(left, self.modem.policy.at_ms))
             child = self.queue.pop(0)
             if self.allow is None or child.remote[0] in self.allow:
                 return child
             yield from child.g_close()
-
-    def g_drain(self):
-        """Move what the module holds for us into the ring (before a mode switch)."""
-        at = self.modem.at
-        rx = self.ring(self.rxsize)
-        chunk = bytearray(MAX_READ)
-        self.avail = True
-        while self.avail:
-            self.avail = False
-            at.begin_read(self.cid, chunk, MAX_READ)
-            if not (yield (at.finished_fn, self.modem.policy.at_ms)):
-                at.abort()
-                raise self._fail(ATTimeout("AT+QIRD", self.modem.policy.at_ms))
-            if at.needs_reason(b"AT+QIRD"):
-                raise (yield from at.g_reason(b"AT+QIRD"))
-            k = at.end_read()
-            self.avail = k == MAX_READ
-            rx.put(chunk, 0, k)
 
     def keep(self, mv, off, n):
         """Queue a small write (n <= room) for the next flush (Socket.write, ASocket.write)."""
@@ -707,7 +690,7 @@ class Conn:
         self.tn = n - sent
         if sent < n:
             self.tx[: n - sent] = self.txmv[sent:n]
-            raise self._timed_out()
+            raise self.timed_out()
 
     def g_flush(self):
         """Send what is queued."""

@@ -7,7 +7,7 @@ parsers."""
 import errno
 
 from . import parse, query
-from .errors import error_for
+from .errors import error_for, oserror
 from .parse import _fields, _int, _str
 from .validate import check_host, check_int, check_port
 
@@ -239,3 +239,21 @@ def g_ifconfig(m):
     ip = m.ip or "0.0.0.0"
     dns = (yield from g_dns_servers(m))[0] if m.isconnected() else "0.0.0.0"
     return (ip, "255.255.255.255", ip, dns)
+
+
+def g_wait_acked(m, c, timeout_ms=None):
+    """Wait until the peer acknowledged every byte connection c sent (see Socket.wait_acked)."""
+    c.check()
+    if c.ssl:
+        raise oserror(errno.EOPNOTSUPP)  # AT+QISEND=<id>,0 has no TLS counterpart
+    p = m.policy
+    polls = p.ack_polls if timeout_ms is None else max(1, timeout_ms // p.ack_poll_ms)
+    for i in range(polls):
+        total, _, unacked = parse.parse_qisend(
+            (yield from m.g_command(b"AT+QISEND=%d,0" % c.cid))[0]
+        )
+        if not unacked:
+            return total
+        if i + 1 < polls:
+            yield (None, p.ack_poll_ms)
+    raise oserror(errno.ETIMEDOUT)

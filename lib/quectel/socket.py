@@ -254,7 +254,7 @@ class Socket(IOBase):
         mv = c.sendable(buf)
         n = min(len(mv), MAX_SEND)
         if n and not self._out(c, mv, 0, n):
-            raise c._timed_out()
+            raise c.timed_out()
         return n
 
     def sendall(self, buf):
@@ -262,7 +262,7 @@ class Socket(IOBase):
         c = self.c
         mv = c.sendable(buf)
         if self._out(c, mv, 0, len(mv)) < len(mv):
-            raise c._timed_out()
+            raise c.timed_out()
 
     def write(self, buf, off=None, n=None):
         """Stream write, `write(buf[, len])` or `write(buf, off, len)`: the count sent (all
@@ -282,7 +282,7 @@ class Socket(IOBase):
             k = self._out(c, mv, off, n)
         c.t_last = c.modem.clock.ticks_ms()
         if k < n and c.timeout != 0:
-            raise c._timed_out()
+            raise c.timed_out()
         return k if k or not n else None
 
     def sendto(self, buf, address):
@@ -295,7 +295,7 @@ class Socket(IOBase):
         c.check()
         c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else addr)
         if _steps(c.wr) < len(mv):
-            raise c._timed_out()
+            raise c.timed_out()
         return len(mv)
 
     def flush(self):
@@ -303,28 +303,13 @@ class Socket(IOBase):
         self._run(self.c.g_flush())
 
     def wait_acked(self, timeout_ms=None):
-        """Wait until the peer acknowledged every byte sent (AT+QISEND=<id>,0).
-
-        By default the manual's rule: query every 5 s, 24 times; still unacknowledged means
-        the connection is dead (ETIMEDOUT), and the caller should close and reopen it.
-        """
-        from .parse import parse_qisend
-
+        """Wait until the peer acknowledged every byte sent (AT+QISEND=<id>,0): the byte
+        count sent. By default the manual's rule: query every 5 s, 24 times; still
+        unacknowledged means the connection is dead (ETIMEDOUT), and the caller should close
+        and reopen it."""
         self.flush()
         c = self.c
-        c.check()
-        if c.ssl:
-            raise oserror(errno.EOPNOTSUPP)  # AT+QISEND=<id>,0 has no TLS counterpart
-        m = c.modem
-        p = m.policy
-        polls = p.ack_polls if timeout_ms is None else max(1, timeout_ms // p.ack_poll_ms)
-        for i in range(polls):
-            total, _, unacked = parse_qisend(m.command(b"AT+QISEND=%d,0" % c.cid)[0])
-            if not unacked:
-                return total
-            if i + 1 < polls:
-                self._run(_pause(p.ack_poll_ms))
-        raise oserror(errno.ETIMEDOUT)
+        return self._run(c.modem.g_call("diag", "g_wait_acked", (c, timeout_ms), {}))
 
     # ---- transparent mode ------------------------------------------------------------------
 
@@ -344,24 +329,9 @@ class Socket(IOBase):
 
     def set_mode(self, mode):
         """Switch the access mode of an open socket (AT+QISWTMD, section 2.9)."""
-        if mode not in (BUFFER, PUSH, TRANSPARENT):
-            raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
-        c = self.c
-        if c.ssl:
-            raise oserror(errno.EOPNOTSUPP)  # TLS links keep the mode they were opened in
-        m = c.modem
-        if mode == TRANSPARENT:
-            m.last_transparent = None
-            return self.resume()
-        if c.mode == TRANSPARENT and m.at.data_mode:
-            self.leave()
-        c.check()
-        if mode == PUSH and c.mode == BUFFER:
-            self._run(c.g_drain())  # what waits in the module is not pushed: take it first
-        m.command(b"AT+QISWTMD=%d,%d" % (c.cid, mode), b"")
-        c.mode = mode
-        if mode == BUFFER:
-            c.avail = True  # anything that arrived meanwhile waits in the module
+        from .transparent import g_set_mode
+
+        self._run(g_set_mode(self.c, mode))
 
     # ---- settings and life -----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Transparent access mode (section 1.2) for a `Conn`: loaded on first use.
+"""Access modes of an open connection, loaded on first use: transparent mode (section 1.2)
+and the switches between modes (AT+QISWTMD, section 2.9) for a `Conn`.
 
 While a connection is transparent the UART carries only its payload; `g_leave` ends the mode
 with a DTR pulse (when wired, AT&D1) or `+++` between guard times; `g_resume` goes back.
@@ -6,8 +7,8 @@ with a DTR pulse (when wired, AT&D1) or `+++` between guard times; `g_resume` go
 
 import errno
 
-from .conn import BUFFER, TRANSPARENT
-from .errors import QuectelError, oserror
+from .conn import BUFFER, MAX_READ, PUSH, TRANSPARENT
+from .errors import ATTimeout, QuectelError, oserror
 
 _GUARD_MS = 1100  # section 1.2: 1 s of silence before and after "+++" (with a margin)
 _LEAVE_MS = 5000  # how long the module may take to answer OK after the guard time
@@ -215,7 +216,7 @@ def g_resume(c):
     """Back to the mode: `ATO` if this connection left it last, else `AT+QISWTMD=<id>,2`
     (both answer CONNECT, section 2.9)."""
     c.check()
-    yield from c.g_drain()
+    yield from _g_drain(c)
     begin(c)
     m = c.modem
     cmd = b"ATO" if m.last_transparent is c else b"AT+QISWTMD=%d,2" % c.cid
@@ -224,3 +225,45 @@ def g_resume(c):
     except QuectelError:
         c.mode = BUFFER
         raise
+
+
+def g_set_mode(c, mode):
+    """Switch the access mode of an open connection (AT+QISWTMD, section 2.9)."""
+    if mode not in (BUFFER, PUSH, TRANSPARENT):
+        raise ValueError("mode must be BUFFER, PUSH or TRANSPARENT")
+    if c.ssl:
+        raise oserror(errno.EOPNOTSUPP)  # TLS links keep the mode they were opened in
+    m = c.modem
+    if mode == TRANSPARENT:
+        m.last_transparent = None
+        yield from g_resume(c)
+        return
+    if c.mode == TRANSPARENT and m.at.data_mode:
+        yield from g_leave(c)
+    c.check()
+    if mode == PUSH and c.mode == BUFFER:
+        yield from _g_drain(c)  # what waits in the module is not pushed: take it first
+    yield from m.g_command(b"AT+QISWTMD=%d,%d" % (c.cid, mode), b"")
+    c.mode = mode
+    if mode == BUFFER:
+        c.avail = True  # anything that arrived meanwhile waits in the module
+
+
+def _g_drain(c):
+    # Move what the module holds for c into its ring (before a mode switch).
+    m = c.modem
+    at = m.at
+    rx = c.ring(c.rxsize)
+    chunk = bytearray(MAX_READ)
+    c.avail = True
+    while c.avail:
+        c.avail = False
+        at.begin_read(c.cid, chunk, MAX_READ)
+        if not (yield (at.finished_fn, m.policy.at_ms)):
+            at.abort()
+            raise c.fail(ATTimeout("AT+QIRD", m.policy.at_ms))
+        if at.needs_reason(b"AT+QIRD"):
+            raise (yield from at.g_reason(b"AT+QIRD"))
+        k = at.end_read()
+        c.avail = k == MAX_READ
+        rx.put(chunk, 0, k)
