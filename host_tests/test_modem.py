@@ -193,3 +193,26 @@ def test_what_runs_once_is_released_after_use(vm):
     m.wait_for(lambda: m.pdp_lost, 10000, "pdpdeact")
     assert m.check() is True and m.isconnected()
     assert [n for n in once if n in sys.modules] == []
+
+
+def test_no_heap_to_load_a_procedure_is_an_oserror(modem, monkeypatch):
+    """#24.1: a procedure loaded on demand that finds no heap to load in is an OSError
+    (ENOMEM), as every error a network caller sees; the next call loads it."""
+    import builtins
+    import errno
+    import sys
+
+    real = builtins.__import__
+
+    def starved(name, *a, **kw):
+        if name == "quectel.diag":
+            raise MemoryError
+        return real(name, *a, **kw)
+
+    assert "quectel.diag" not in sys.modules
+    monkeypatch.setattr(builtins, "__import__", starved)
+    with pytest.raises(OSError) as e:
+        modem.signal()
+    assert e.value.errno == errno.ENOMEM
+    monkeypatch.setattr(builtins, "__import__", real)
+    assert modem.signal()[0] is not None

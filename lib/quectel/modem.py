@@ -41,7 +41,10 @@ def _load(module):
     full = _PKG + module
     mod = sys.modules.get(full)
     if mod is None:
-        __import__(full)
+        try:
+            __import__(full)
+        except MemoryError:  # a caller of the network sees OSErrors only
+            raise OSError(errno.ENOMEM, "no heap to load the procedure") from None
         mod = sys.modules[full]
     _users[module] = _users.get(module, 0) + 1
     return mod
