@@ -10,7 +10,8 @@ and UART byte counts are the harness's, in simulated time:
   echo    4096-byte blocks (100 KB) sent and read back, per access mode and baud rate; line use
           = UART bytes both ways / (seconds * baud / 10), payload = 2 * 100 KB likewise
   idle    CPU busy while a socket read waits 5 s for data that never comes
-  heap    gc.mem_alloc() growth of `import quectel, quectel.socket`, as .mpy and frozen
+  heap    gc.mem_alloc() growth of `import quectel, quectel.socket`, and in the steady state
+          (connect(), one TCP socket open, gc.collect()), as .mpy and frozen
   fw      firmware/main.py (frozen) sends one report to tools/endpoint.py
 
 Not part of tools/test (minutes of emulation). Usage: tools/bench_rp2040.py [--quick]
@@ -98,7 +99,23 @@ a = gc.mem_alloc()
 import quectel, quectel.socket
 gc.collect()
 print("HEAP", gc.mem_alloc() - a, gc.mem_free())
+import boards.rpi_pico as board
+m = quectel.Modem.for_board(board)
+m.connect("internet")
+s = m.socket()
+s.connect(("127.0.0.1", %(port)d))
+gc.collect()
+print("STEADY", gc.mem_alloc() - a, gc.mem_free())
+s.close()
 """
+
+
+def heap_figures(pico, tmp, form, port):
+    # (what, bytes): the import, and the steady state (connected, one TCP socket open to port).
+    out = run_script(pico, HEAP % dict(port=port), tmp, 300)
+    return [("import quectel, quectel.socket (%s)" % form, int(out.split("HEAP ")[1].split()[0])),
+            ("steady state, connected with one TCP socket (%s)" % form,
+             int(out.split("STEADY ")[1].split()[0]))]  # fmt: skip
 
 
 def interval(a, b):
@@ -148,8 +165,7 @@ def bench_baud(baud, kb, modes, tmp, rows, idle_rows, heap_rows):
         ):
             copy_library(pico, tmp)
             if not heap_rows:
-                out = run_script(pico, HEAP, tmp, 120)
-                heap_rows.append(("mpy", int(out.split("HEAP ")[1].split()[0])))
+                heap_rows.extend(heap_figures(pico, tmp, "mpy", echo.port))
             for mode in modes:
                 tag = "%s-%d" % (mode, baud)
                 blocks = kb * 1024 // BLOCK
@@ -207,8 +223,7 @@ def bench_frozen(tmp, heap_rows, fw_rows):
                 timeout=600,
             ) as pico,
         ):
-            out = run_script(pico, HEAP, tmp, 120)
-            heap_rows.append(("frozen", int(out.split("HEAP ")[1].split()[0])))
+            heap_rows.extend(heap_figures(pico, tmp, "frozen", port))
             cfg = os.path.join(tmp, "config.py")
             with open(cfg, "w") as f:
                 f.write(
@@ -247,9 +262,8 @@ def table(rows, idle_rows, heap_rows, fw_rows):
             f(ovr, "%d"), err or ""))  # fmt: skip
     for baud, sim, cpu in idle_rows:
         print("idle wait (socket read, %.1f s) at %d: CPU busy %.2f %%" % (sim, baud, cpu))
-    for kind, heap in heap_rows:
-        print("import quectel, quectel.socket (%s): %s" % (
-            kind, "%d B" % heap if isinstance(heap, int) else heap))  # fmt: skip
+    for what, heap in heap_rows:
+        print("%s: %s" % (what, "%d B" % heap if isinstance(heap, int) else heap))
     for line in fw_rows:
         print("firmware/main.py telemetry: %s" % line)
 
@@ -278,8 +292,8 @@ def main(argv=None):
         with open(args.json, "w") as f:
             echo = [dict(zip(ECHO_KEYS, r, strict=True)) for r in rows]
             idle = [dict(zip(("baud", "seconds", "cpu_pct"), r, strict=True)) for r in idle_rows]
-            heap = {kind: value for kind, value in heap_rows}
-            json.dump(dict(echo=echo, idle=idle, import_heap=heap, firmware=fw_rows), f, indent=1)
+            heap = {what: value for what, value in heap_rows}
+            json.dump(dict(echo=echo, idle=idle, heap=heap, firmware=fw_rows), f, indent=1)
 
 
 if __name__ == "__main__":
