@@ -18,7 +18,7 @@ except ImportError:
         return x
 
 
-from .engine import MAX_READ, MAX_SEND, REASON_MS, SEND_FAIL, SETTLE_MS
+from .engine import CONNECT_IDS, MAX_READ, MAX_SEND, REASON_MS, SEND_FAIL, SETTLE_MS
 from .errors import EISCONN, EMSGSIZE, ENETUNREACH, ENFILE, ATTimeout, QuectelError, oserror
 from .validate import check_address, check_port
 
@@ -43,6 +43,7 @@ _SENT = const(7)  # send: waiting for SEND OK
 _ASKING = const(8)  # AT+QIGETERROR running
 _STAT_NO_RESPONSE = const(-4)  # quectel.modem's (not imported: it imports us)
 _UNANNOUNCED_MS = const(1000)  # ours: a reader asks AT+QIRD after this long without a URC
+_ID_IN_USE = const(562)  # chapter 3: "Specified socket index has been used"
 _FOREVER_MS = const(1 << 29)  # a wait without a timeout, in pieces (ticks stay comparable)
 _MIN_COMMAND_MS = const(1000)  # ours: a QIRD/QISEND gets this long at least (see _cmd_ms)
 # The data-path commands by family: TCP/IP, and TLS in the module (quectel.tls, AT+QSSL*).
@@ -373,7 +374,7 @@ class Op:
 class Conn:
     """A connection on one of the module's 12 connect IDs (section 2.4)."""
 
-    def __init__(self, modem, type=SOCK_STREAM, mode=BUFFER, rxsize=1500):
+    def __init__(self, modem, type=SOCK_STREAM, mode=BUFFER, rxsize=MAX_READ):
         self.modem = modem
         self.type = type
         self.mode = mode
@@ -412,15 +413,15 @@ class Conn:
     def _claim(self, skip=0):
         # The first free connect ID that is not in the bit mask `skip`.
         socks = self.modem.sockets
-        for cid in range(12):
+        for cid in range(CONNECT_IDS):
             if socks[cid] is None and not skip >> cid & 1:
                 socks[cid] = self
                 self.cid = cid
                 return
-        raise oserror(ENFILE)  # all 12 connect IDs in use
+        raise oserror(ENFILE)  # every connect ID is in use
 
     def release(self):
-        if 0 <= self.cid < 12 and self.modem.sockets[self.cid] is self:
+        if 0 <= self.cid < CONNECT_IDS and self.modem.sockets[self.cid] is self:
             self.modem.sockets[self.cid] = None
         self.cid = -1
 
@@ -627,7 +628,7 @@ class Conn:
                 yield from m.g_command(cmd.encode(), b"-", p.at_ms)
             except QuectelError as e:
                 self.release()
-                if e.code == 562:
+                if e.code == _ID_IN_USE:
                     err = e
                     if m.sockets[cid] is None:
                         # Not an incoming client (its URC would have come first): left open

@@ -58,6 +58,9 @@ TICK_MS = const(10000)  # progress reports of a long wait come this often
 REASON_MS = const(5000)  # how long AT+QIGETERROR may take (ours: it answers at once)
 MAX_SEND = const(1460)  # section 2.7: bytes in one AT+QISEND
 MAX_READ = const(1500)  # section 2.8: bytes in one AT+QIRD
+CONNECT_IDS = const(12)  # section 2.4: connect IDs 0-11
+_HOT_CMD = const(48)  # bytes for the longest hot command (AT+QSSLSEND=<id>,<n>)
+_ESC_CHUNK = const(64)  # ESC bytes written at a time by fill()
 
 
 class ATEngine(Reader):
@@ -70,7 +73,7 @@ class ATEngine(Reader):
     def __init__(self, uart, rxbuf=1600, clock=None, events=None):
         clock = clock or Clock()
         super().__init__(uart, rxbuf, clock, events)
-        self._cbuf = bytearray(48)  # hot commands (QIRD, QISEND) are formatted here
+        self._cbuf = bytearray(_HOT_CMD)  # hot commands (QIRD, QISEND) are formatted here
         self.wchunk = _PIECE  # payload bytes per UART write (see _PIECE)
         self._settle_end = 0
         self.cmd = None
@@ -418,7 +421,7 @@ class ATEngine(Reader):
 
     def fill(self, n):
         """Write n ESC bytes: what a data prompt still expects, ignored in command mode."""
-        esc = b"\x1b" * 64
+        esc = b"\x1b" * _ESC_CHUNK
         while n > 0:
-            self.write(esc, 0, min(n, 64))
-            n -= 64
+            self.write(esc, 0, min(n, _ESC_CHUNK))
+            n -= _ESC_CHUNK

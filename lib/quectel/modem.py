@@ -15,7 +15,7 @@ import errno
 import sys
 
 from . import parse
-from .engine import ATEngine, Events, _name
+from .engine import CONNECT_IDS, ATEngine, Events, _name
 from .errors import ATTimeout, ModuleOff, QuectelError
 from .policy import Policy
 from .validate import check_context, check_int
@@ -31,10 +31,10 @@ STAT_NOT_REGISTERED = -2
 STAT_PDP_FAILED = -3
 STAT_NO_RESPONSE = -4
 
+_SSL_CLOSED = b'+QSSLURC: "closed",'
 _PKG = __name__[: __name__.rfind(".") + 1]  # "quectel."
 _TRANSIENT = ("power", "lifecycle", "diag")  # released after use: a program runs them rarely
 _users = {}  # module -> procedures of it running now (it is released when none is)
-_CONNECT_IDS = 12  # section 2.4: connect IDs 0-11
 
 
 def _load(module):
@@ -131,7 +131,7 @@ class Modem(Events):
         self.state = STAT_OFF
         self.reason = None
         self.ip = None
-        self.sockets = [None] * _CONNECT_IDS
+        self.sockets = [None] * CONNECT_IDS
         self.registration = None  # last CS registration state reported by +CREG
         self.incoming_full = 0  # count of "+QIURC: incoming full"
         self.last_transparent = None  # the socket that left transparent mode last (for ATO)
@@ -244,7 +244,7 @@ class Modem(Events):
     # ---- unsolicited results ---------------------------------------------------------------
 
     def _socket(self, cid):
-        return self.sockets[cid] if 0 <= cid < _CONNECT_IDS else None  # a garbled ID: none
+        return self.sockets[cid] if 0 <= cid < CONNECT_IDS else None  # a garbled ID: none
 
     def data(self, cid):
         s = self._socket(cid)
@@ -297,8 +297,8 @@ class Modem(Events):
             if s is not None:
                 s.on_opened(err)
             return
-        if line.startswith(b'+QSSLURC: "closed",'):  # TLS links ("recv" is the engine's)
-            s = self._socket(int(line[19:]))
+        if line.startswith(_SSL_CLOSED):  # TLS links ("recv" is the engine's)
+            s = self._socket(int(line[len(_SSL_CLOSED) :]))
             if s is not None:
                 s.on_closed()
             return

@@ -41,6 +41,8 @@ _POLLIN = 1
 _POLLOUT = 4
 _POLLERR = 8
 _POLLHUP = 16
+_DNS_FAILED = 565  # chapter 3
+_EPHEMERAL = 49152  # IANA's dynamic ports start here: an unbound datagram socket takes one
 
 _modem = None
 error = OSError
@@ -69,7 +71,7 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     try:
         return _current().getaddrinfo(host, port, af, type, proto, flags)
     except QuectelError as e:
-        if e.code == 565:  # DNS failure: as MicroPython's socket says it
+        if e.code == _DNS_FAILED:  # as MicroPython's socket says it
             raise OSError(-2, "host name not resolved")
         raise
 
@@ -108,7 +110,7 @@ class Socket(IOBase):
     `mode`: BUFFER (0, default), PUSH (1, direct push) or TRANSPARENT (2: the UART then
     carries only this connection's payload until `leave()`)."""
 
-    def __init__(self, modem, af=AF_INET, type=SOCK_STREAM, proto=0, mode=BUFFER, rxbuf=1500,
+    def __init__(self, modem, af=AF_INET, type=SOCK_STREAM, proto=0, mode=BUFFER, rxbuf=MAX_READ,
                  conn=None):  # fmt: skip
         if conn is None:
             if af != AF_INET:
@@ -291,7 +293,7 @@ class Socket(IOBase):
         mv = byte_view(buf)
         addr = c.dest(mv, address)
         if c.cid < 0:
-            self.bind(("0.0.0.0", 49152 + (c.modem.clock.ticks_ms() & 0x3FFF)))
+            self.bind(("0.0.0.0", _EPHEMERAL + (c.modem.clock.ticks_ms() & 0x3FFF)))
         c.check()
         c.wr.send(mv, 0, len(mv), None if c.service == "UDP" else addr)
         if _steps(c.wr) < len(mv):

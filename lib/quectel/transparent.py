@@ -10,8 +10,10 @@ import errno
 from .conn import BUFFER, MAX_READ, PUSH, TRANSPARENT
 from .errors import ATTimeout, QuectelError, oserror
 
-_GUARD_MS = 1100  # section 1.2: 1 s of silence before and after "+++" (with a margin)
+_SILENCE_MS = 1000  # section 1.2: 1 s of silence before and after "+++"
+_GUARD_MS = 1100  # the silence we keep: _SILENCE_MS with a margin
 _LEAVE_MS = 5000  # how long the module may take to answer OK after the guard time
+_RING = 2048  # ours: the least receive ring of a transparent connection
 _DTR_PULSE_MS = 100  # ours: how long DTR is dropped to leave the mode (AT&D1)
 _NO_CARRIER = b"\r\nNO CARRIER\r\n"
 _OK_LINE = b"\r\nOK\r\n"
@@ -105,7 +107,7 @@ def _tail(buf, marker, r, w):
 
 def begin(c):
     """The connection is about to enter the mode (CONNECT is awaited)."""
-    c.ring(max(c.rxsize, 2048))
+    c.ring(max(c.rxsize, _RING))
     c.mode = TRANSPARENT
     c.eof = False
     c.t_last = c.modem.clock.ticks_ms()  # the command line was input too
@@ -130,7 +132,7 @@ def raw_write(c, mv, off, n):
     caller writes that one after the wait, so the three are more than 1 s apart."""
     clock = c.modem.clock
     now = clock.ticks_ms()
-    if clock.ticks_diff(now, c.t_last) >= 1000:
+    if clock.ticks_diff(now, c.t_last) >= _SILENCE_MS:
         c.plus = 0
         c.plus_t = now
     if c.plus >= 0:
@@ -189,7 +191,7 @@ def g_leave(c):
             # The module answers OK 1 s after the last '+' reached it, so not before 1 s
             # after the write: an OK sooner is payload. Counted from the write, so that a
             # slow drain here cannot make us take the real OK for payload.
-            _leaving(at, 1000 - clock.ticks_diff(clock.ticks_ms(), t))
+            _leaving(at, _SILENCE_MS - clock.ticks_diff(clock.ticks_ms(), t))
         if (yield (_done(at), _LEAVE_MS)):
             c.mode = BUFFER
             c.avail = True  # anything later waits in the module for AT+QIRD
