@@ -397,7 +397,7 @@ class Conn:
         self.avail = False  # the module holds data for us (buffer access mode)
         self.eof = False  # the peer closed ("closed" URC, NO CARRIER)
         self.dead = None  # why the connection can no longer work (pdpdeact, restart)
-        self._open = None  # +QIOPEN result while opening
+        self.open_result = None  # the +QIOPEN (+QSSLOPEN) error code while opening
         self._switch = False  # a push overflowed: go to buffer mode
         self._target = None  # the buffer of a reader waiting for pushed data, its length,
         self._target_n = 0
@@ -410,8 +410,8 @@ class Conn:
 
     # ---- state -----------------------------------------------------------------------------
 
-    def _claim(self, skip=0):
-        # The first free connect ID that is not in the bit mask `skip`.
+    def claim(self, skip=0):
+        """Take the first free connect ID that is not in the bit mask `skip`."""
         socks = self.modem.sockets
         for cid in range(CONNECT_IDS):
             if socks[cid] is None and not skip >> cid & 1:
@@ -516,7 +516,7 @@ class Conn:
     # ---- URC callbacks (from the Modem's event dispatch) -----------------------------------
 
     def on_opened(self, err):
-        self._open = err
+        self.open_result = err
 
     def on_recv(self):
         self.avail = True
@@ -576,7 +576,7 @@ class Conn:
     # ---- procedures ------------------------------------------------------------------------
 
     def _open_done(self):
-        return self._open is not None or self.dead
+        return self.open_result is not None or self.dead
 
     def g_connect(self, address):
         """Open TCP (or UDP) to (host, port); the module resolves names."""
@@ -610,8 +610,8 @@ class Conn:
         err = None
         used = 0  # connect IDs the module said are in use (562), not tried again
         for _ in range(3):  # an incoming connection may take our connect ID first
-            self._claim(used)
-            self._open = None
+            self.claim(used)
+            self.open_result = None
             cmd = 'AT+QIOPEN=%d,%d,"%s","%s",%d,%d,%d' % (
                 m.context, self.cid, service, host, rport, self.local, self.mode,
             )  # fmt: skip
@@ -642,11 +642,11 @@ class Conn:
                 raise
             # The connect ID stays ours until +QIOPEN comes, so a late URC finds no stranger.
             ok = yield (self.opened, p.qiopen_ms)
-            if ok and self._open == 0 and not self.dead:
+            if ok and self.open_result == 0 and not self.dead:
                 self.service = service
                 yield from m.g_opened(True)
                 return
-            yield from self._g_qiclose()  # section 2.4: no +QIOPEN in 150 s: close the ID
+            yield from self.g_close_id()  # section 2.4: no +QIOPEN in 150 s: close the ID
             self.release()
             yield from m.g_opened(False)
             if not ok:
@@ -655,7 +655,7 @@ class Conn:
                 raise oserror(errno.ECONNABORTED)
             from .errors import _ERRNO
 
-            raise oserror(_ERRNO.get(self._open, errno.ECONNREFUSED))
+            raise oserror(_ERRNO.get(self.open_result, errno.ECONNREFUSED))
         raise err
 
     def g_accept(self):
@@ -702,7 +702,9 @@ class Conn:
     def _close_cmd(self):
         return (b"AT+QSSLCLOSE=%d" if self.ssl else b"AT+QICLOSE=%d") % self.cid
 
-    def _g_qiclose(self):
+    def g_close_id(self):
+        """Generator: AT+QICLOSE (AT+QSSLCLOSE) of the connect ID; a non-blocking socket
+        does not wait for the answer."""
         m = self.modem
         if self.timeout == 0 and not m.at.busy and not m.off:
             # A non-blocking socket's close does not wait: the answer is read and dropped
@@ -733,7 +735,7 @@ class Conn:
         except OSError as e:
             err = e
         if not self.dead:
-            yield from self._g_qiclose()
+            yield from self.g_close_id()
         if m.last_transparent is self:
             m.last_transparent = None
         for child in self.queue:

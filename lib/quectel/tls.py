@@ -178,8 +178,8 @@ class SSLContext:
         i = yield from _slots(m).g_slot(self)
         p = m.policy
         c.remote = (host, port)
-        c._claim()
-        c._open = None
+        c.claim()
+        c.open_result = None
         c.ssl = True
         cmd = 'AT+QSSLOPEN=%d,%d,%d,"%s",%d,%d' % (m.context, i, c.cid, host, port, c.mode)
         try:
@@ -189,23 +189,23 @@ class SSLContext:
             c.ssl = False
             raise
         ok = yield (c.opened, max(p.qiopen_ms, self.negotiate_s * 1000 + _SLACK_MS))
-        if ok and c._open == 0 and not c.dead:
+        if ok and c.open_result == 0 and not c.dead:
             c.service = "SSL"
             c.tls_context = i
             yield from m.g_opened(True)
             return
         if not ok:
-            yield from c._g_qiclose()  # no answer: free the ID (a failure frees it itself)
+            yield from c.g_close_id()  # no answer: free the ID (a failure frees it itself)
         c.release()
         c.ssl = False
         if not ok:
             raise oserror(errno.ETIMEDOUT)
         if c.dead:
             raise oserror(errno.ECONNABORTED)
-        if c._open == HANDSHAKE_FAILED:
+        if c.open_result == HANDSHAKE_FAILED:
             raise TLSError()
         yield from m.g_opened(False)
-        raise error_for(c._open, None, "AT+QSSLOPEN")
+        raise error_for(c.open_result, None, "AT+QSSLOPEN")
 
 
 class _Slots:
