@@ -589,7 +589,7 @@ def test_timer_flush_leaves_a_send_that_backs_off_alone():
     c.keep(b"abc", 0, 3)
     c.wr.send(c.txmv, 0, 3)  # the connection's own flush, between two attempts
     m.coalescer.flush_due(None)
-    assert uart.written == 0 and c.tn == 3
+    assert uart.written == 0 and c.queued == 3
 
 
 # ---- #22.5 small ones --------------------------------------------------------------------------

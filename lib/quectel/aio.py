@@ -779,7 +779,7 @@ class ASocket:
         streams do (one writer task at a time, as theirs)."""
         c = self.c
         mv = c.sendable(buf)
-        if self._out is None and c.tn + len(mv) <= MAX_SEND:
+        if self._out is None and c.queued + len(mv) <= MAX_SEND:
             c.keep(mv, 0, len(mv))
         elif self._out is None:
             self._out = bytearray(mv)
@@ -792,15 +792,15 @@ class ASocket:
         c = self.c
         if self._out is not None or c.wr.op:
             return self._drain()
-        if not c.tn:
+        if not c.queued:
             return _sleep_ms(0)
-        c.wr.send(c.txmv, 0, c.tn)
+        c.wr.send(c.txmv, 0, c.queued)
         return self._wdrive.start(c.wr, None, self._flushed)
 
     async def _drain(self):
         c = self.c
-        if c.tn:
-            c.flushed(await self._send_all(c.txmv, 0, c.tn))
+        if c.queued:
+            c.flushed(await self._send_all(c.txmv, 0, c.queued))
         out = self._out
         if out is not None:
             self._out = None
@@ -859,11 +859,11 @@ class ASocket:
         the connection."""
         c = self.c
         try:
-            if (c.tn or self._out is not None) and c.cid >= 0 and not c.dead:
+            if (c.queued or self._out is not None) and c.cid >= 0 and not c.dead:
                 await self.drain()
         finally:  # a send that failed (the peer reset) still frees the connect ID
             self._out = None
-            c.tn = 0
+            c.queued = 0
             await self.am._drive(c.g_close())
 
     async def aclose(self):

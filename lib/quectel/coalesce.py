@@ -29,7 +29,7 @@ class Coalescer:
         """Whether a write of n bytes to connection c waits for the timer: it follows the
         last write within `ms`, is small enough, and c is a stream in AT+QISEND modes."""
         clock = self.modem.clock
-        return (clock.ticks_diff(clock.ticks_ms(), c.t_last) < self.ms and n < MAX_SEND - c.tn
+        return (clock.ticks_diff(clock.ticks_ms(), c.t_last) < self.ms and n < MAX_SEND - c.queued
                 and c.type == SOCK_STREAM and c.mode != TRANSPARENT)  # fmt: skip
 
     def queue(self, c, mv, off, n):
@@ -62,7 +62,7 @@ class Coalescer:
             return self._arm()
         clock = m.clock
         for c in m.sockets:
-            if c is not None and c.tn and not c.wr.op:  # not while a send of it backs off
+            if c is not None and c.queued and not c.wr.op:  # not while a send of it backs off
                 if clock.ticks_diff(clock.ticks_ms(), c.t_last) < self.ms:
                     self._arm()  # written to just now: wait for the rest
                     continue

@@ -391,7 +391,7 @@ class Conn:
         self.rx = None  # Ring: pushed and transparent data, readline, drained data
         self.tx = None  # queued small writes (allocated on first use), its view, their count
         self.txmv = None
-        self.tn = 0
+        self.queued = 0
         clock = modem.clock
         self.t_last = clock.ticks_add(clock.ticks_ms(), -(1 << 28))  # last write: long ago
         self.avail = False  # the module holds data for us (buffer access mode)
@@ -682,21 +682,21 @@ class Conn:
             self.tx = bytearray(MAX_SEND)
             self.txmv = memoryview(self.tx)
         whole = off == 0 and n == len(mv)  # a slice of mv would be a new object
-        self.tx[self.tn : self.tn + n] = mv if whole else memoryview(mv)[off : off + n]
-        self.tn += n
+        self.tx[self.queued : self.queued + n] = mv if whole else memoryview(mv)[off : off + n]
+        self.queued += n
 
     def flushed(self, sent):
         """`sent` of the queued bytes went out; the rest stays queued (ETIMEDOUT)."""
-        n = self.tn
-        self.tn = n - sent
+        n = self.queued
+        self.queued = n - sent
         if sent < n:
             self.tx[: n - sent] = self.txmv[sent:n]
             raise self.timed_out()
 
     def g_flush(self):
         """Send what is queued."""
-        if self.tn and self.cid >= 0 and not self.dead:
-            self.wr.send(self.txmv, 0, self.tn)
+        if self.queued and self.cid >= 0 and not self.dead:
+            self.wr.send(self.txmv, 0, self.queued)
             self.flushed((yield from self.wr.g_steps()))
 
     def _close_cmd(self):
@@ -743,7 +743,7 @@ class Conn:
         self.queue = []
         self.release()
         self.rx = self.tx = self.txmv = None
-        self.tn = 0
+        self.queued = 0
         self.ssl = False
         if err is not None:
             raise err

@@ -174,7 +174,7 @@ class Socket(IOBase):
         if not n:
             return 0
         c = self.c
-        if c.tn:
+        if c.queued:
             self.flush()  # what we wrote goes out before we wait for an answer
         c.rd.recv(buf, n)
         return _steps(c.rd)
@@ -238,7 +238,7 @@ class Socket(IOBase):
 
     def _out(self, c, mv, off, n):
         # Queued writes first, then mv[off:off+n] now; the count sent of it.
-        if c.tn:
+        if c.queued:
             self.flush()
         if c.mode == TRANSPARENT and c.modem.at.data_mode:
             raw_write = _raw_write()
@@ -357,7 +357,7 @@ class Socket(IOBase):
         if op == 3:  # poll: feed the engine, then look
             c = self.c
             if c.cid >= 0 and not c.dead:
-                if c.tn:
+                if c.queued:
                     try:
                         self.flush()
                     except OSError:
