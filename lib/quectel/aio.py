@@ -53,9 +53,6 @@ except ImportError:
 
 CancelledError = asyncio.CancelledError
 _TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins have no URC)
-# While bytes arrive, the pump looks again after this long: a wait for the UART to become
-# readable allocates, a sleep does not (and the UART's buffer outlasts it at any baud rate).
-_BURST_MS = 2
 
 try:
     _sleep_ms = asyncio.sleep_ms  # MicroPython: no allocation per sleep
@@ -456,9 +453,9 @@ class AModem:
             if self._feed():
                 quiet = False
                 await _sleep_ms(0)
-            elif not quiet:  # bytes came a moment ago: more follow, gathered by a sleep
-                quiet = True
-                await _sleep_ms(_BURST_MS)
+            elif not quiet:  # bytes came a moment ago: one more look before the wait for
+                quiet = True  # readable, which allocates (sleep_ms does not)
+                await _sleep_ms(0)
             elif flag is None:
                 await ready()
             else:
