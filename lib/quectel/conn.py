@@ -140,6 +140,16 @@ class Ring:
                     self.spill = None
         return k
 
+    def unread(self, buf, n):
+        """Put buf[:n] back in front of what is held (a cancelled read's bytes)."""
+        data = bytearray(memoryview(buf)[:n])
+        data.extend(self.mv[self.r : self.w])
+        if self.spill is not None:
+            data.extend(memoryview(self.spill)[self.so :])
+            self.spill = None
+        self.r = self.w = 0
+        self.put(data, 0, len(data))
+
 
 class Op:
     """One data-path operation of a connection (a read, or a send), as a step machine, so
