@@ -316,3 +316,22 @@ def test_direct_push_overflow_switches_to_buffer_mode_without_loss(modem):
     s.close()
     peer.close()
     srv.close()
+
+
+def test_ring_unread_puts_bytes_back_in_order():
+    """A cancelled asyncio read's bytes go back in front of what the ring holds, spill
+    included (they went behind the spill before)."""
+    from quectel.conn import Ring
+
+    r = Ring(8)
+    r.put(b"cdefghij", 0, 8)  # fills the ring ...
+    r.put(b"klm", 0, 3)  # ... and spills
+    r.unread(memoryview(b"abX"), 2)
+    out = bytearray()
+    buf = bytearray(5)
+    while True:
+        k = r.take(buf, len(buf))
+        if not k:
+            break
+        out.extend(buf[:k])
+    assert bytes(out) == b"abcdefghijklm"

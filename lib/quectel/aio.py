@@ -11,14 +11,11 @@
         r, w = await am.open_connection("example.com", 80)
 
 Every operation awaits the same generator procedures the blocking API runs (the Modem's
-lifecycle, `Conn`'s socket I/O). One task (the pump) feeds the engine whenever the UART is
-readable and wakes exactly the tasks whose condition came true. Commands take `lock`, so one
-command is on the UART at a time; a cancelled caller's procedure is finished in the
-background, so the engine is always clean for the next command.
-
-Only asyncio's public API is used (Lock, Event, sleep_ms, wait_for_ms, create_task, and a
-stream's readinto on MicroPython), with one code path on MicroPython and CPython except for
-how the pump waits for the UART (`_rx_ready`).
+lifecycle, `Conn`'s socket I/O). One task (the pump) reads the UART when it is readable
+(asyncio's I/O queue on MicroPython, or a ThreadSafeFlag set from the UART's RX-idle IRQ),
+feeds the engine, and wakes exactly the tasks whose condition came true. Commands take
+`lock`, so one command is on the UART at a time; a cancelled caller's procedure is finished
+in the background, so the engine is always clean for the next command.
 """
 
 import sys
@@ -51,13 +48,18 @@ except ImportError:
         return x
 
 
+_MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
 _TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins have no URC)
+# The Modem's lifecycle procedures: one runs at a time (see AModem._g_alone).
+_ALONE = ("power_on", "power_off", "reset", "active", "connect", "disconnect", "check")
 
-try:
-    _sleep_ms = asyncio.sleep_ms  # MicroPython: no allocation per sleep
+if _MPY:
+    from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
+
+    _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
-except AttributeError:  # CPython
+else:
 
     def _sleep_ms(ms):
         return asyncio.sleep(ms / 1000)
@@ -66,115 +68,65 @@ except AttributeError:  # CPython
         return asyncio.wait_for(aw, ms / 1000)
 
 
-# ---- how the pump waits for UART input: the one part that differs per port -----------------
-
-
-def _rx_ready(uart):
-    """A function returning an awaitable that ends once `uart` may have bytes (or soon)."""
-    if sys.implementation.name == "micropython":
-        try:
-            return _Readable(uart).wait
-        except NameError:  # a port without io.IOBase
-            pass
-    elif hasattr(uart, "fileno"):
-        return _FdReadable(uart.fileno()).wait
-    return lambda: _sleep_ms(2)  # nothing to wait on: look every 2 ms
-
-
-try:
-    from io import IOBase
-
-    class _Readable(IOBase):
-        # MicroPython: a stream asyncio's poller asks (ioctl MP_STREAM_POLL) whether the UART
-        # has bytes; awaited through asyncio's own StreamReader. It reads nothing itself:
-        # the engine reads the UART.
-        def __init__(self, uart):
-            self.any = uart.any
-            self.s = asyncio.StreamReader(self)
-            self.b = bytearray(1)
-
-        def wait(self):
-            return self.s.readinto(self.b)
-
-        def readinto(self, buf):
-            return 0
-
-        def ioctl(self, req, arg):
-            if req == 3:  # MP_STREAM_POLL: readable (POLLIN 1) when the UART holds bytes
-                return arg & 1 if self.any() else 0
-            return -1
-
-except ImportError:
-    pass
-
-
-class _FdReadable:
-    # CPython: the UART stand-in's file descriptor, watched by the loop's add_reader.
-    def __init__(self, fd):
-        self.fd = fd
-
-    async def wait(self):
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        loop.add_reader(self.fd, done.set_result, None)
-        try:
-            await done
-        finally:
-            loop.remove_reader(self.fd)
-
-
-# ---- waiting tasks and the driver ------------------------------------------------------------
-
-
 class _Waiter:
-    # One waiting task (AModem.until, _Drive): `ev` is set by the pump when cond() came
-    # true, or by the timer when the deadline passed. Reused.
-    def __init__(self):
+    # One waiting task (AModem.until, _Drive): woken by the pump when its condition came
+    # true, or by the timer when its deadline passed; with a stream `s` (MicroPython only),
+    # by asyncio's I/O queue once s is readable. Reused, and on MicroPython awaited as
+    # itself (the protocol of asyncio's own sleep_ms), so a wait allocates nothing.
+    def __init__(self, s=None):
+        self.s = s
         self.cond = None
         self.deadline = None
-        self.ev = asyncio.Event()
-
-
-class _Lock:
-    # The UART lock: asyncio.Lock's behaviour (waiters served in order; a cancelled waiter
-    # passes a lock handed to it on), and take() takes it at once without allocating: every
-    # data chunk takes it.
-    def __init__(self):
-        self.held = False
-        self.queue = []  # an Event per waiting task, in order
-
-    def locked(self):
-        return self.held
-
-    def take(self):
-        if self.held:
-            return False
-        self.held = True
-        return True
-
-    async def acquire(self):
-        if self.take():
-            return True
-        ev = asyncio.Event()
-        self.queue.append(ev)
-        try:
-            await ev.wait()
-        except CancelledError:
-            if ev.is_set():
-                self.release()
-            else:
-                self.queue.remove(ev)
-            raise
-        return True
-
-    def release(self):
-        if self.queue:
-            self.queue.pop(0).set()  # held stays True: handed to the next waiter
+        self.flag = False
+        self.task = None
+        if _MPY:
+            self._stop = StopIteration()
         else:
-            self.held = False
+            self.ev = asyncio.Event()
+
+    def set(self):
+        self.flag = True
+        if _MPY:
+            t = self.task
+            if t is not None:
+                self.task = None
+                _core._task_queue.push(t)
+        else:
+            self.ev.set()
+
+    def wait(self):
+        # An awaitable: returns once set() was called (and clears the flag).
+        if _MPY:
+            return self
+        return self._ev_wait()
+
+    async def _ev_wait(self):
+        await self.ev.wait()
+        self.ev.clear()
+        self.flag = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.flag:
+            self.flag = False
+            self.task = None
+            self._stop.__traceback__ = None
+            raise self._stop
+        if self.s is None:
+            t = self.task = _core.cur_task
+            t.data = self  # a cancel finds the task here (remove)
+        else:
+            self.flag = True  # resumed only once s is readable
+            _core._io_queue.queue_read(self.s)
+
+    def remove(self, task):
+        self.task = None
 
 
-_LOCK = const(1)  # _Drive.kind: wait for the UART lock
+_GO = const(0)  # _Drive.kind: step now
+_LOCK = const(1)  # wait for the UART lock
 _SLEEP = const(2)  # sleep ms
 _COND = const(3)  # wait until cond() or ms
 _DONE = const(4)
@@ -182,16 +134,21 @@ _DONE = const(4)
 
 class _Drive:
     # Runs a generator procedure (see ATEngine.run) or a data-path Op (quectel.conn) without
-    # blocking the loop: start() gives the coroutine to await. The UART lock is taken for a
-    # step that starts a command and kept until a step leaves the engine idle; URC waits and
-    # sleeps happen without it. A cancelled caller's procedure, once started, is finished by
-    # a task of its own, then `rescue(result, arg)` undoes or keeps what it did. An Op's
-    # driver is reused (ASocket), so a chunk costs only the coroutine and its waits.
+    # blocking the loop, as an awaitable. The UART lock is taken for a step that starts a
+    # command and kept until a step leaves the engine idle; URC waits and sleeps happen
+    # without it. A cancelled caller's procedure, once started, is finished by a task of its
+    # own, then `rescue(result, arg)` undoes or keeps what it did.
+    #
+    # On MicroPython it is awaited as itself (__next__, throw: the protocol of asyncio's own
+    # sleep_ms and Lock): an Op's driver is reused, so a chunk allocates nothing. The result
+    # leaves in a StopIteration kept for the last value (a chunk's count repeats).
 
     def __init__(self, am, rescue=None):
         self.am = am
         self.rescue = rescue
-        self.w = None  # the _Waiter while kind is _COND
+        self.w = None  # the _Waiter while kind is _COND (MicroPython)
+        self._stop = None  # the StopIteration of the last result, and that result
+        self._stop_v = None
 
     def start(self, gen, arg=None, then=None):
         # `then(result)`, if given, makes the result (or raises) once the procedure is done.
@@ -202,7 +159,9 @@ class _Drive:
         self.res = None
         self.held = False
         self.started = False
-        return self.run()
+        self.again = False  # a finishing task takes over the wait that was interrupted
+        self.kind = _GO
+        return self
 
     def _release(self):
         if self.held:
@@ -215,8 +174,10 @@ class _Drive:
         op = self.op
         while True:
             if not self.held:
-                if not am.lock.take():
+                lock = am.lock
+                if not _MPY or lock.state != 0:
                     return _LOCK
+                lock.state = 1  # free: taken at once (MicroPython's Lock: 0 free, 1 taken)
                 self.held = True
             try:
                 if op is not None:
@@ -248,81 +209,118 @@ class _Drive:
             if not self.res:
                 return _COND
 
-    async def run(self, again=False):
-        # again: a finishing task, resuming the wait its cancelled caller was in.
+    def _cancelled(self):
+        # The awaiting task was cancelled: finish a started procedure in a task of its own.
+        am = self.am
+        if self.w is not None:
+            am._unpark(self.w)
+            self.w = None
+        if _MPY and self.kind == _LOCK and am.lock.state is _core.cur_task:
+            am.lock.state = 1  # handed to us just before the cancel
+            self.held = True
+            self.kind = _GO
+        if not self.started:
+            gen = self.gen
+            if isinstance(gen, Op):
+                gen.stop()
+            else:
+                gen.close()
+            self._release()
+            return
+        self.again = self.kind != _GO
+        asyncio.create_task(_finish(self, self.rescue, self.arg))
+
+    # MicroPython: awaited as itself.
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        am = self.am
+        k = self.kind
+        if self.again:  # a finishing task: wait again as the cancelled one did
+            self.again = False
+        else:
+            if k == _LOCK:
+                am.lock.state = 1  # handed to this task by release()
+                self.held = True
+            elif k == _SLEEP:
+                self.res = True
+            elif k == _COND:
+                self.res = self.cond()
+                if self.res or am._expired(self.w):
+                    am._unpark(self.w)
+                    self.w = None
+                    k = _GO
+            if k != _COND:  # else woken for nothing: wait again
+                k = self.kind = self._advance()
+        if k == _DONE:
+            v = self.value
+            if self._stop is None or v != self._stop_v:
+                self._stop = StopIteration(v)
+                self._stop_v = v
+            self._stop.__traceback__ = None
+            raise self._stop
+        t = _core.cur_task
+        if k == _LOCK:
+            q = am.lock.waiting
+            q.push(t)
+            t.data = q
+        elif k == _SLEEP:
+            _core._task_queue.push(t, _core.ticks_add(_core.ticks(), max(0, self.ms // am.speed)))
+        else:
+            w = self.w
+            if w is None:
+                w = self.w = am._park(self.cond, self.ms)
+            w.task = t
+            t.data = w
+
+    def throw(self, exc):
+        self._cancelled()
+        raise exc
+
+    # CPython: a generator over asyncio's own primitives.
+
+    def __await__(self):
         am = self.am
         try:
-            if not again:
+            if not self.again:
                 self.kind = self._advance()
+            self.again = False
             while self.kind != _DONE:
                 k = self.kind
                 if k == _LOCK:
-                    await am.lock.acquire()
+                    yield from am.lock.acquire().__await__()
                     self.held = True
                 elif k == _SLEEP:
-                    await am.sleep(self.ms)
+                    yield from am.sleep(self.ms).__await__()
                     self.res = True
                 else:
-                    w = self.w
-                    if w is None:
-                        w = self.w = am._park(self.cond, self.ms)
-                    cond = self.cond
-                    while not cond() and not am._expired(w):
-                        await w.ev.wait()
-                        w.ev.clear()
-                    self.w = None
-                    am._unpark(w)
-                    self.res = cond()
+                    self.res = yield from am.until(self.cond, self.ms).__await__()
                 self.kind = self._advance()
+            return self.value
         except CancelledError:
             self._cancelled()
             raise
-        return self.value
-
-    def _cancelled(self):
-        # The awaiting task was cancelled: finish a started procedure in a task of its own.
-        if self.started:
-            asyncio.create_task(self._finish())
-            return
-        if self.w is not None:
-            self.am._unpark(self.w)
-            self.w = None
-        if self.op is not None:
-            self.op.stop()
-        else:
-            self.gen.close()
-        self._release()
-
-    async def _finish(self):
-        rescue = self.rescue
-        arg = self.arg
-        try:
-            v = await self.run(True)
-        except Exception:  # nobody is waiting for the error
-            return
-        if rescue is not None:
-            await rescue(v, arg)
 
 
-def _awaitable(name, alone=False):
-    # AModem.<name>(...): the Modem's generator procedure g_<name>(...), awaitable (see
-    # _Drive). `alone`: a lifecycle procedure, one at a time (see AModem._g_alone).
-    gname = "g_" + name
-
-    def call(self, *args, **kw):
-        gen = getattr(self.modem, gname)(*args, **kw)
-        return self._drive(self._g_alone(gen) if alone else gen)
-
-    return call
+async def _finish(d, rescue, arg):
+    try:
+        v = await d
+    except Exception:  # nobody is waiting for the error
+        return
+    if rescue is not None:
+        await rescue(v, arg)
 
 
 class AModem:
     """Awaitable calls over a `Modem`. Create it (and the Modem) before the loop runs or in a
     task; the pump task starts on the first call.
 
-    The Modem's procedures are here as awaitables of the same name and arguments: command,
-    power_on, power_off, reset, connect, disconnect, check (lifecycle ones run one at a time),
-    ping, ntp, resolve, signal, operator and getaddrinfo.
+    Every procedure of the Modem is here as an awaitable of the same name and arguments
+    (`await am.connect("internet")`, `await am.signal()`, `await am.ping(host)`, ...);
+    lifecycle ones (power_on, power_off, reset, active, connect, disconnect, check) run one
+    at a time.
 
     `rx_flag`: a `ThreadSafeFlag` that the application sets from the UART's RX-idle IRQ, for
     boards whose UART asyncio cannot poll; the pump then also looks every `rx_poll_ms`.
@@ -335,7 +333,7 @@ class AModem:
         self.at = modem.at
         self.clock = modem.clock
         self.speed = max(1, int(getattr(self.clock, "speed", 1)))
-        self.lock = _Lock()  # one command on the UART at a time
+        self.lock = asyncio.Lock()  # one command on the UART at a time
         self._alone = False  # a lifecycle procedure runs (see _g_alone)
         self._alone_free = self._alone_done  # bound once
         self._trouble = asyncio.Event()  # wakes the supervisor
@@ -406,56 +404,47 @@ class AModem:
         # Wake the tasks whose condition is now true, and only those.
         for w in self._waiting:
             if w.cond():
-                w.ev.set()
+                w.set()
 
     async def _timer(self):
         # Deadlines and conditions nobody announces (pins), for the waiting tasks only.
         clock = self.clock
         while True:
-            await _sleep_ms(_TICK_MS)
-            if not self._waiting:  # idle after a tick without waiters, not after each wait
+            if not self._waiting:
                 self._some.clear()
                 await self._some.wait()
-                continue
+            await _sleep_ms(_TICK_MS)
             now = clock.ticks_ms()
             for w in self._waiting:
                 if w.cond() or (w.deadline is not None and clock.ticks_diff(now, w.deadline) >= 0):
-                    w.ev.set()
-
-    def _feed(self):
-        # A bounded amount of engine work; whether the UART had bytes.
-        at = self.at
-        got = False
-        for _ in range(4):
-            try:
-                if not at.poll():
-                    break
-            except Exception:  # a bad line must not stop the pump
-                at.garbage += 1
-            got = True
-        if got:
-            self.rx_count += 1
-            self._wake()
-        return got
+                    w.set()
 
     async def _pump(self):
+        at = self.at
         flag = self.rx_flag
-        ready = _rx_ready(self.at.uart)
-        quiet = True
+        readable = _Waiter(at.uart)
         while True:
-            if self._feed():
-                quiet = False
+            got = False
+            for _ in range(4):  # a bounded amount of work per wake-up
+                try:
+                    if not at.poll():
+                        break
+                except Exception:  # a bad line must not stop the pump
+                    at.garbage += 1
+                got = True
+            if got:
+                self.rx_count += 1
+                self._wake()
                 await _sleep_ms(0)
-            elif not quiet:  # bytes came a moment ago: one more look before the wait for
-                quiet = True  # readable, which allocates (sleep_ms does not)
-                await _sleep_ms(0)
-            elif flag is None:
-                await ready()
-            else:
+            elif flag is not None:
                 try:
                     await _wait_for_ms(flag.wait(), self.rx_poll_ms)
                 except asyncio.TimeoutError:
                     pass
+            elif _MPY:
+                await readable
+            else:  # CPython: no I/O queue for a UART stand-in
+                await _sleep_ms(2)
 
     async def until(self, cond, timeout_ms=None):
         """Wait until cond() is true or timeout_ms (module clock; None: no limit) passed.
@@ -467,8 +456,7 @@ class AModem:
             while not cond():
                 if self._expired(w):
                     return False
-                await w.ev.wait()
-                w.ev.clear()
+                await w.wait()
         finally:
             self._unpark(w)
         return True
@@ -479,7 +467,7 @@ class AModem:
         w = self._spare.pop() if self._spare else _Waiter()
         w.cond = cond
         w.deadline = None if timeout_ms is None else clock.ticks_add(clock.ticks_ms(), timeout_ms)
-        w.ev.clear()
+        w.flag = False
         self._waiting.append(w)
         self._some.set()
         return w
@@ -500,7 +488,7 @@ class AModem:
     # ---- driving procedures ----------------------------------------------------------------
 
     def _drive(self, gen, rescue=None, arg=None):
-        """A coroutine that runs a generator procedure or a data-path Op (see _Drive)."""
+        """An awaitable that runs a generator procedure or a data-path Op (see _Drive)."""
         return _Drive(self, rescue).start(gen, arg)
 
     def _g_alone(self, gen):
@@ -517,21 +505,19 @@ class AModem:
     def _alone_done(self):
         return not self._alone
 
-    # ---- the Modem's procedures, awaitable -------------------------------------------------
+    # ---- the Modem's procedures, awaitable ------------------------------------------------
 
-    command = _awaitable("command")
-    power_on = _awaitable("power_on", True)
-    power_off = _awaitable("power_off", True)
-    reset = _awaitable("reset", True)
-    connect = _awaitable("connect", True)
-    disconnect = _awaitable("disconnect", True)
-    check = _awaitable("check", True)
-    ping = _awaitable("ping")
-    ntp = _awaitable("ntp")
-    resolve = _awaitable("resolve")
-    signal = _awaitable("signal")
-    operator = _awaitable("operator")
-    getaddrinfo = _awaitable("getaddrinfo")
+    def __getattr__(self, name):
+        # `await am.<name>(...)` runs the Modem's generator procedure `g_<name>` (see
+        # Modem.__getattr__): one driver for all of them, lifecycle ones one at a time.
+        g = getattr(self.modem, "g_" + name)
+        if name in _ALONE:
+            return lambda *a, **kw: self._run(self._g_alone(g(*a, **kw)))
+        return lambda *a, **kw: self._run(g(*a, **kw))
+
+    async def _run(self, gen):
+        # A coroutine (for create_task, wait_for) that drives gen.
+        return await self._drive(gen)
 
     def supervise(self, period_ms=5000):
         """Run `check()` as a task: every period_ms (module clock) and at once when the state

@@ -145,7 +145,7 @@ class Ring:
         data = bytearray(memoryview(buf)[:n])
         data.extend(self.mv[self.r : self.w])
         if self.spill is not None:
-            data.extend(memoryview(self.spill)[self.so :])
+            data.extend(memoryview(self.spill)[self.spill_at :])
             self.spill = None
         self.r = self.w = 0
         self.put(data, 0, len(data))
