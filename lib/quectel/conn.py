@@ -413,6 +413,10 @@ class Conn:
         self._target_n = 0
         self.landed = 0  # and how much of it pushed data filled
         self.ssl = False  # TLS in the module (quectel.tls): AT+QSSL* instead of AT+QI*
+        # Transparent mode (quectel.transparent): '+' bytes written since a 1 s silence
+        # (-1: none may start an escape now) and when that silence ended.
+        self.pluses = -1
+        self.plus_since = 0
         self.rd = Op(self)  # the data path: one read and one send at a time (see Op)
         self.wr = Op(self)
         self.can_read = self.readable  # bound once: waiting allocates nothing

@@ -111,7 +111,7 @@ def begin(c):
     c.mode = TRANSPARENT
     c.eof = False
     c.t_last = c.modem.clock.ticks_ms()  # the command line was input too
-    c.plus = -1
+    c.pluses = -1
 
 
 def _g_drained(c):
@@ -133,22 +133,22 @@ def raw_write(c, mv, off, n):
     clock = c.modem.clock
     now = clock.ticks_ms()
     if clock.ticks_diff(now, c.t_last) >= _SILENCE_MS:
-        c.plus = 0
-        c.plus_t = now
-    if c.plus >= 0:
+        c.pluses = 0
+        c.plus_since = now
+    if c.pluses >= 0:
         i = 0
-        while i < n and c.plus + i < 4 and mv[off + i] == 43:
+        while i < n and c.pluses + i < 4 and mv[off + i] == 43:
             i += 1
-        if i == n and c.plus + i == 3:
+        if i == n and c.pluses + i == 3:
             if n > 1:
                 _write(c, mv, off, n - 1)
             c.t_last = clock.ticks_ms()
-            c.plus = -1
-            return max(1, _GUARD_MS - clock.ticks_diff(c.t_last, c.plus_t))
-        if i < n or c.plus + i > 3:
-            c.plus = -1
+            c.pluses = -1
+            return max(1, _GUARD_MS - clock.ticks_diff(c.t_last, c.plus_since))
+        if i < n or c.pluses + i > 3:
+            c.pluses = -1
         else:
-            c.plus += i
+            c.pluses += i
     _write(c, mv, off, n)
     c.t_last = clock.ticks_ms()
     return 0
