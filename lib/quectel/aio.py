@@ -11,11 +11,18 @@
         r, w = await am.open_connection("example.com", 80)
 
 Every operation awaits the same generator procedures the blocking API runs (the Modem's
-lifecycle, `Conn`'s socket I/O). One task (the pump) reads the UART when it is readable
-(asyncio's I/O queue on MicroPython, or a ThreadSafeFlag set from the UART's RX-idle IRQ),
-feeds the engine, and wakes exactly the tasks whose condition came true. Commands take
-`lock`, so one command is on the UART at a time; a cancelled caller's procedure is finished
-in the background, so the engine is always clean for the next command.
+lifecycle, `Conn`'s socket I/O). One task (the pump) feeds the engine from the UART and wakes
+the tasks whose condition came true. Commands take `lock`, so one command is on the UART at a
+time; a cancelled caller's procedure is finished in the background, so the engine is always
+clean for the next command.
+
+Only asyncio's public API is used (Event, ThreadSafeFlag, sleep_ms, wait_for_ms,
+create_task and a stream's readinto), in one code path on MicroPython and CPython; only what
+the pump waits on while nothing happens depends on the port (see AModem._idle).
+
+While a command is answered or data flows, the pump and the waiting tasks look every
+millisecond, which allocates nothing; after 200 ms without news they park (the pump on the
+UART's readiness, a task on an Event): one coroutine object per long wait.
 """
 
 import sys
@@ -48,18 +55,19 @@ except ImportError:
         return x
 
 
-_MPY = sys.implementation.name == "micropython"
 CancelledError = asyncio.CancelledError
-_TICK_MS = 20  # while tasks wait, the timer looks this often (deadlines; pins have no URC)
+_TICK_MS = 20  # while tasks are parked, the timer looks this often (deadlines; pins have no URC)
+_LOOK_MS = 1  # while a command is answered or data flows, how often the pump and waiters look
+_LOOKING_MS = 200  # ... and for how long, before they park (module clock, as all times here)
+_STEPS_IN_A_ROW = 16  # a procedure's steps without a wait, before other tasks get a turn
+_NO_SOURCE_MS = 2  # the pump's look while idle when the port can wait on nothing (CPython)
 # The Modem's lifecycle procedures: one runs at a time (see AModem._g_alone).
 _ALONE = ("power_on", "power_off", "reset", "active", "connect", "disconnect", "check")
 
-if _MPY:
-    from asyncio import core as _core  # pyright: ignore  (MicroPython's asyncio internals)
-
-    _sleep_ms = asyncio.sleep_ms
+try:
+    _sleep_ms = asyncio.sleep_ms  # MicroPython: a sleep allocates nothing
     _wait_for_ms = asyncio.wait_for_ms
-else:
+except AttributeError:  # CPython
 
     def _sleep_ms(ms):
         return asyncio.sleep(ms / 1000)
@@ -69,248 +77,105 @@ else:
 
 
 class _Waiter:
-    # One waiting task (AModem.until, _Drive): woken by the pump when its condition came
-    # true, or by the timer when its deadline passed; with a stream `s` (MicroPython only),
-    # by asyncio's I/O queue once s is readable. Reused, and on MicroPython awaited as
-    # itself (the protocol of asyncio's own sleep_ms), so a wait allocates nothing.
-    def __init__(self, s=None):
-        self.s = s
+    # A parked task's Event, and the condition and deadline (module clock) that the pump and
+    # the timer set it for; also a place in the UART lock's queue. Pooled (AModem._waiter).
+    def __init__(self):
+        self.ev = asyncio.Event()
         self.cond = None
         self.deadline = None
-        self.flag = False
-        self.task = None
-        if _MPY:
-            self._stop = StopIteration()
-        else:
-            self.ev = asyncio.Event()
-
-    def set(self):
-        self.flag = True
-        if _MPY:
-            t = self.task
-            if t is not None:
-                self.task = None
-                _core._task_queue.push(t)
-        else:
-            self.ev.set()
-
-    def wait(self):
-        # An awaitable: returns once set() was called (and clears the flag).
-        if _MPY:
-            return self
-        return self._ev_wait()
-
-    async def _ev_wait(self):
-        await self.ev.wait()
-        self.ev.clear()
-        self.flag = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.flag:
-            self.flag = False
-            self.task = None
-            self._stop.__traceback__ = None
-            raise self._stop
-        if self.s is None:
-            t = self.task = _core.cur_task
-            t.data = self  # a cancel finds the task here (remove)
-        else:
-            self.flag = True  # resumed only once s is readable
-            _core._io_queue.queue_read(self.s)
-
-    def remove(self, task):
-        self.task = None
 
 
-_GO = const(0)  # _Drive.kind: step now
-_LOCK = const(1)  # wait for the UART lock
-_SLEEP = const(2)  # sleep ms
-_COND = const(3)  # wait until cond() or ms
-_DONE = const(4)
+class _UartLock:
+    """One command on the UART at a time, handed to its waiters in order: `release()` makes
+    the first one the owner and sets its Event."""
+
+    def __init__(self):
+        self.owner = None  # the _Waiter that holds it
+        self.queue = []
+
+    def locked(self):
+        return self.owner is not None
+
+    def release(self):
+        q = self.queue
+        w = self.owner = q.pop(0) if q else None
+        if w is not None:
+            w.ev.set()
 
 
-class _Drive:
-    # Runs a generator procedure (see ATEngine.run) or a data-path Op (quectel.conn) without
-    # blocking the loop, as an awaitable. The UART lock is taken for a step that starts a
-    # command and kept until a step leaves the engine idle; URC waits and sleeps happen
-    # without it. A cancelled caller's procedure, once started, is finished by a task of its
-    # own, then `rescue(result, arg)` undoes or keeps what it did.
-    #
-    # On MicroPython it is awaited as itself (__next__, throw: the protocol of asyncio's own
-    # sleep_ms and Lock): an Op's driver is reused, so a chunk allocates nothing. The result
-    # leaves in a StopIteration kept for the last value (a chunk's count repeats).
+_BEGIN = const(0)  # _Job.kind: begin the Op (once the one before it is done)
+_GO = const(1)  # step now
+_SLEEP = const(2)  # sleep ms, then step
+_SLEPT = const(3)
+_COND = const(4)  # wait until cond() or the deadline, then step
+_LOCK = const(5)  # queued for the UART lock
 
-    def __init__(self, am, rescue=None):
-        self.am = am
-        self.rescue = rescue
-        self.w = None  # the _Waiter while kind is _COND (MicroPython)
-        self._stop = None  # the StopIteration of the last result, and that result
-        self._stop_v = None
 
-    def start(self, gen, arg=None, then=None):
-        # `then(result)`, if given, makes the result (or raises) once the procedure is done.
+class _Job:
+    # A generator procedure (see ATEngine.run) or a data-path Op (quectel.conn) being driven,
+    # and where it stands: when its caller is cancelled, a task of its own finishes it from
+    # there. Pooled (AModem._job), so a chunk allocates none. The driver begins an Op, not
+    # the caller: a task cancelled before it ran has claimed nothing.
+
+    def start(self, gen, then=None, rescue=None):
+        # then(result) makes the result (or raises) once done; rescue(result, buf) undoes or
+        # keeps what a cancelled caller's procedure did, once finished (None or an awaitable).
         self.op = gen if isinstance(gen, Op) else None
         self.gen = gen
-        self.arg = arg
         self.then = then
-        self.res = None
-        self.held = False
-        self.started = False
-        self.again = False  # a finishing task takes over the wait that was interrupted
+        self.rescue = rescue
+        self.res = None  # what the next step is told: whether its condition came true
+        self.held = None  # the _Waiter that holds the UART lock or waits for it
+        self.begun = False  # the Op is begun (it is this job's)
+        self.started = False  # a step ran: a command of it may be on the UART
         self.kind = _GO
+        self.cond = None
+        self.ms = 0
+        self.deadline = None
+        self.looking = None  # the time until which it looks before it parks
+        self.parked = None  # its _Waiter while parked
+        self.steps = 0  # steps without a wait in between
+        self.value = None
+        self.buf = None
         return self
 
-    def _release(self):
-        if self.held:
-            self.held = False
-            self.am.lock.release()
+    def read(self, op, buf, n, rescue):
+        # Op.recv(buf, n), begun by the driver.
+        self.start(op, None, rescue)
+        self.kind = _BEGIN
+        self.reading = True
+        self.buf = buf
+        self.n = n
+        return self
 
-    def _advance(self):
-        # Steps until the procedure must wait (returns the kind) or is done (_DONE, value).
-        am = self.am
+    def send(self, op, mv, off, n, addr=None, then=None):
+        # Op.send(mv, off, n, addr), begun by the driver.
+        self.start(op, then)
+        self.kind = _BEGIN
+        self.reading = False
+        self.buf = mv
+        self.off = off
+        self.n = n
+        self.addr = addr
+        return self
+
+    def begin(self):
         op = self.op
-        while True:
-            if not self.held:
-                lock = am.lock
-                if not _MPY or lock.state != 0:
-                    return _LOCK
-                lock.state = 1  # free: taken at once (MicroPython's Lock: 0 free, 1 taken)
-                self.held = True
-            try:
-                if op is not None:
-                    r = op.step(self.res)
-                    cond, ms = op.wcond, op.wms
-                else:
-                    cond, ms = self.gen.send(self.res)
-                    r = WAIT
-            except StopIteration as e:
-                r = e.value
-            except BaseException:  # noqa: B036 (leave the engine idle and the lock free)
-                if op is not None:
-                    op.stop()
-                self._release()
-                raise
-            if r != WAIT:
-                self._release()
-                then = self.then
-                self.value = r if then is None else then(r)
-                return _DONE
-            self.started = True
-            if not am.at.busy:
-                self._release()
-            self.cond = cond
-            self.ms = ms
-            if cond is None:
-                return _SLEEP
-            self.res = cond()
-            if not self.res:
-                return _COND
+        if self.reading:
+            op.recv(self.buf, self.n)
+        else:
+            op.send(self.buf, self.off, self.n, self.addr)
+        self.begun = True
 
-    def _cancelled(self):
-        # The awaiting task was cancelled: finish a started procedure in a task of its own.
-        am = self.am
-        if self.w is not None:
-            am._unpark(self.w)
-            self.w = None
-        if _MPY and self.kind == _LOCK and am.lock.state is _core.cur_task:
-            am.lock.state = 1  # handed to us just before the cancel
-            self.held = True
-            self.kind = _GO
-        if not self.started:
-            gen = self.gen
-            if isinstance(gen, Op):
-                gen.stop()
-            else:
-                gen.close()
-            self._release()
-            return
-        self.again = self.kind != _GO
-        asyncio.create_task(_finish(self, self.rescue, self.arg))
-
-    # MicroPython: awaited as itself.
-
-    def __iter__(self):
+    def clear(self):
+        # Done: keep no procedure, buffer or result alive while pooled.
+        self.gen = self.op = self.buf = self.cond = self.value = None
+        self.then = self.rescue = None
         return self
 
-    def __next__(self):
-        am = self.am
-        k = self.kind
-        if self.again:  # a finishing task: wait again as the cancelled one did
-            self.again = False
-        else:
-            if k == _LOCK:
-                am.lock.state = 1  # handed to this task by release()
-                self.held = True
-            elif k == _SLEEP:
-                self.res = True
-            elif k == _COND:
-                self.res = self.cond()
-                if self.res or am._expired(self.w):
-                    am._unpark(self.w)
-                    self.w = None
-                    k = _GO
-            if k != _COND:  # else woken for nothing: wait again
-                k = self.kind = self._advance()
-        if k == _DONE:
-            v = self.value
-            if self._stop is None or v != self._stop_v:
-                self._stop = StopIteration(v)
-                self._stop_v = v
-            self._stop.__traceback__ = None
-            raise self._stop
-        t = _core.cur_task
-        if k == _LOCK:
-            q = am.lock.waiting
-            q.push(t)
-            t.data = q
-        elif k == _SLEEP:
-            _core._task_queue.push(t, _core.ticks_add(_core.ticks(), max(0, self.ms // am.speed)))
-        else:
-            w = self.w
-            if w is None:
-                w = self.w = am._park(self.cond, self.ms)
-            w.task = t
-            t.data = w
 
-    def throw(self, exc):
-        self._cancelled()
-        raise exc
-
-    # CPython: a generator over asyncio's own primitives.
-
-    def __await__(self):
-        am = self.am
-        try:
-            if not self.again:
-                self.kind = self._advance()
-            self.again = False
-            while self.kind != _DONE:
-                k = self.kind
-                if k == _LOCK:
-                    yield from am.lock.acquire().__await__()
-                    self.held = True
-                elif k == _SLEEP:
-                    yield from am.sleep(self.ms).__await__()
-                    self.res = True
-                else:
-                    self.res = yield from am.until(self.cond, self.ms).__await__()
-                self.kind = self._advance()
-            return self.value
-        except CancelledError:
-            self._cancelled()
-            raise
-
-
-async def _finish(d, rescue, arg):
-    try:
-        v = await d
-    except Exception:  # nobody is waiting for the error
-        return
-    if rescue is not None:
-        await rescue(v, arg)
+async def _nothing_read():
+    return 0
 
 
 class AModem:
@@ -333,7 +198,7 @@ class AModem:
         self.at = modem.at
         self.clock = modem.clock
         self.speed = max(1, int(getattr(self.clock, "speed", 1)))
-        self.lock = asyncio.Lock()  # one command on the UART at a time
+        self.lock = _UartLock()
         self._alone = False  # a lifecycle procedure runs (see _g_alone)
         self._alone_free = self._alone_done  # bound once
         self._trouble = asyncio.Event()  # wakes the supervisor
@@ -344,9 +209,16 @@ class AModem:
         self.rx_poll_ms = rx_poll_ms
         self.rx_count = 0  # times the pump found bytes
         modem.at.wchunk = wchunk  # a UART write blocks the loop for its air time
-        self._waiting = []  # the _Waiter of every waiting task (until, _Drive)
+        self._rx = None  # MicroPython: the UART as an asyncio stream, for the pump's idle wait
+        if rx_flag is None and sys.implementation.name == "micropython":
+            self._rx = asyncio.StreamReader(modem.at.uart)
+        self._nothing = bytearray(0)  # what the pump's idle wait reads: it only waits
+        self._look = _LOOK_MS // self.speed  # a fast clock (tests): looks back to back
+        self._pump_looking = None  # the time until which the pump looks (None: it waits)
+        self._waiting = []  # the _Waiter of every parked task
         self._spare = []  # _Waiters to reuse
-        self._some = asyncio.Event()  # someone waits: the timer runs
+        self._jobs = []  # _Jobs to reuse
+        self._some = asyncio.Event()  # someone is parked: the timer runs
         self._pump_task = None
         self._timer_task = None
         self._sup = None
@@ -401,13 +273,13 @@ class AModem:
         await _sleep_ms(0)
 
     def _wake(self):
-        # Wake the tasks whose condition is now true, and only those.
+        # Wake the parked tasks whose condition is now true, and only those.
         for w in self._waiting:
             if w.cond():
-                w.set()
+                w.ev.set()
 
     async def _timer(self):
-        # Deadlines and conditions nobody announces (pins), for the waiting tasks only.
+        # Deadlines and conditions nobody announces (pins), for the parked tasks only.
         clock = self.clock
         while True:
             if not self._waiting:
@@ -417,15 +289,14 @@ class AModem:
             now = clock.ticks_ms()
             for w in self._waiting:
                 if w.cond() or (w.deadline is not None and clock.ticks_diff(now, w.deadline) >= 0):
-                    w.set()
+                    w.ev.set()
 
     async def _pump(self):
         at = self.at
         flag = self.rx_flag
-        readable = _Waiter(at.uart)
         while True:
             got = False
-            for _ in range(4):  # a bounded amount of work per wake-up
+            for _ in range(4):  # a bounded amount of work per round
                 try:
                     if not at.poll():
                         break
@@ -433,53 +304,72 @@ class AModem:
                     at.garbage += 1
                 got = True
             if got:
+                self._pump_looking = self._deadline(_LOOKING_MS)
                 self.rx_count += 1
                 self._wake()
                 await _sleep_ms(0)
-            elif flag is not None:
+                continue
+            if self._late(self._pump_looking):
+                self._pump_looking = None
+            if self._pump_looking is not None or at.uart.any():
+                # Bytes came a moment ago (an answer's next part or the next chunk may
+                # follow), or the engine leaves bytes in the UART for now (a marker's start
+                # in transparent mode): look again in a millisecond, allocating nothing.
+                await _sleep_ms(self._look)
+            elif flag is not None:  # then wait for what the port can wait on
                 try:
                     await _wait_for_ms(flag.wait(), self.rx_poll_ms)
                 except asyncio.TimeoutError:
                     pass
-            elif _MPY:
-                await readable
-            else:  # CPython: no I/O queue for a UART stand-in
-                await _sleep_ms(2)
+            elif self._rx is not None:
+                await self._rx.readinto(self._nothing)  # returns once the UART is readable
+            else:
+                await _sleep_ms(_NO_SOURCE_MS)
 
     async def until(self, cond, timeout_ms=None):
         """Wait until cond() is true or timeout_ms (module clock; None: no limit) passed.
         Returns cond()."""
         if cond():
             return True
-        w = self._park(cond, timeout_ms)
+        deadline = self._deadline(timeout_ms)
+        self.start()
+        w = self._park(cond, deadline)
         try:
             while not cond():
-                if self._expired(w):
+                if self._late(deadline):
                     return False
-                await w.wait()
+                await w.ev.wait()
+                w.ev.clear()
+            return True
         finally:
             self._unpark(w)
-        return True
 
-    def _park(self, cond, timeout_ms):
-        self.start()
-        clock = self.clock
-        w = self._spare.pop() if self._spare else _Waiter()
+    def _park(self, cond, deadline):
+        # A waiter the pump and the timer set once cond() or the deadline came.
+        w = self._waiter()
         w.cond = cond
-        w.deadline = None if timeout_ms is None else clock.ticks_add(clock.ticks_ms(), timeout_ms)
-        w.flag = False
+        w.deadline = deadline
         self._waiting.append(w)
         self._some.set()
         return w
-
-    def _expired(self, w):
-        clock = self.clock
-        return w.deadline is not None and clock.ticks_diff(clock.ticks_ms(), w.deadline) >= 0
 
     def _unpark(self, w):
         self._waiting.remove(w)
         w.cond = None
         self._spare.append(w)
+
+    def _waiter(self):
+        w = self._spare.pop() if self._spare else _Waiter()
+        w.ev.clear()
+        return w
+
+    def _deadline(self, ms):
+        clock = self.clock
+        return None if ms is None else clock.ticks_add(clock.ticks_ms(), ms)
+
+    def _late(self, deadline):
+        clock = self.clock
+        return deadline is not None and clock.ticks_diff(clock.ticks_ms(), deadline) >= 0
 
     def sleep(self, ms):
         """asyncio sleep for ms of module-clock time."""
@@ -487,13 +377,187 @@ class AModem:
 
     # ---- driving procedures ----------------------------------------------------------------
 
-    def _drive(self, gen, rescue=None, arg=None):
-        """An awaitable that runs a generator procedure or a data-path Op (see _Drive)."""
-        return _Drive(self, rescue).start(gen, arg)
+    def _run(self, gen):
+        """A coroutine (for await, create_task, wait_for) that drives gen (see _drive)."""
+        return self._drive(self._job().start(gen))
+
+    def _job(self):
+        return self._jobs.pop() if self._jobs else _Job()
+
+    async def _drive(self, j):
+        # Runs job j to its end and returns its result: a small coroutine, as the data path
+        # allocates one per chunk; the state is in j (see _next).
+        self.start()
+        try:
+            while True:
+                aw = self._next(j)
+                if aw is None:
+                    v = j.value
+                    self._jobs.append(j.clear())
+                    return v
+                await aw
+        except CancelledError:
+            self._cancelled(j)
+            raise
+        except BaseException:  # noqa: B036 (_step left the engine idle)
+            self._drop(j)
+            raise
+
+    def _next(self, j):
+        # Advances j as far as it goes without waiting: None once done (the result in
+        # j.value), else what to await first. The UART lock is taken for a step that starts
+        # a command and kept until a step leaves the engine idle; URC waits and sleeps
+        # happen without it.
+        lock = self.lock
+        while True:
+            k = j.kind
+            if k == _BEGIN:
+                op = j.op
+                if op.op:  # a cancelled caller's read or send still finishing
+                    return self._hold(j, op.free, None)
+                self._unhold(j)
+                j.begin()
+                j.kind = _GO
+                continue
+            if k == _SLEEP:
+                j.kind = _SLEPT
+                return _sleep_ms(j.ms // self.speed)
+            if k == _SLEPT:
+                j.res = True
+                j.steps = 0
+            elif k == _COND:
+                cond = j.cond
+                if not cond() and not self._late(j.deadline):
+                    if not self._late(j.looking):
+                        return _sleep_ms(self._look)
+                    return self._hold(j, cond, j.deadline)
+                self._unhold(j)
+                j.res = cond()
+                j.steps = 0
+            elif k == _LOCK:
+                if lock.owner is not j.held:
+                    return j.held.ev.wait()
+            elif j.steps >= _STEPS_IN_A_ROW:  # let the other tasks run
+                j.steps = 0
+                return _sleep_ms(0)
+            j.kind = _GO
+            if j.held is None:
+                w = j.held = self._waiter()
+                if lock.owner is None and not lock.queue:
+                    lock.owner = w
+                else:
+                    lock.queue.append(w)
+                    j.kind = _LOCK
+                    return w.ev.wait()  # release() makes w the owner
+            j.steps += 1
+            if self._step(j):
+                return None
+
+    def _hold(self, j, cond, deadline):
+        # What parks j until cond() or the deadline.
+        w = j.parked
+        if w is None:
+            w = j.parked = self._park(cond, deadline)
+        else:
+            w.ev.clear()
+        return w.ev.wait()
+
+    def _unhold(self, j):
+        w = j.parked
+        if w is not None:
+            j.parked = None
+            self._unpark(w)
+
+    def _cancelled(self, j):
+        # j's caller was cancelled: a started procedure is finished by a task of its own,
+        # from where it stood (a sleep again in full); else nothing of it stays.
+        self._unhold(j)
+        if j.kind == _LOCK:
+            self._let_go(j)  # leave the lock's queue
+            j.kind = _GO
+        elif j.kind == _SLEPT:
+            j.kind = _SLEEP
+        if not j.started:
+            if j.begun:
+                j.op.stop()
+            elif j.op is None:
+                j.gen.close()
+            self._drop(j)
+        else:
+            asyncio.create_task(self._finish(j))
+
+    def _drop(self, j):
+        self._unhold(j)
+        self._let_go(j)
+        self._jobs.append(j.clear())
+
+    def _step(self, j):
+        # One step of j, with the UART lock held: True once done (the result in j.value);
+        # else j.kind and its wait are set.
+        op = j.op
+        try:
+            if op is not None:
+                r = op.step(j.res)
+                cond, ms = op.wcond, op.wms
+            else:
+                cond, ms = j.gen.send(j.res)
+                r = WAIT
+        except StopIteration as e:
+            r = e.value
+        except BaseException:  # noqa: B036 (leave the engine idle and the lock free)
+            if op is not None:
+                op.stop()
+            self._let_go(j)
+            raise
+        if r != WAIT:
+            self._let_go(j)
+            j.value = r if j.then is None else j.then(r)
+            return True
+        j.started = True
+        if not self.at.busy:
+            self._let_go(j)
+        j.res = None
+        if cond is None:
+            j.kind = _SLEEP
+            j.ms = ms
+        elif cond():
+            j.res = True
+        else:
+            j.kind = _COND
+            j.cond = cond
+            j.deadline = self._deadline(ms)
+            j.looking = self._deadline(_LOOKING_MS)
+        return False
+
+    def _let_go(self, j):
+        # j gives up the UART lock, or its place in the lock's queue.
+        w = j.held
+        if w is None:
+            return
+        j.held = None
+        lock = self.lock
+        if lock.owner is w:
+            lock.release()
+        else:
+            lock.queue.remove(w)
+        self._spare.append(w)
+
+    async def _finish(self, j):
+        # Finishes the procedure of a cancelled caller, then its rescue.
+        rescue = j.rescue
+        buf = j.buf
+        try:
+            v = await self._drive(j)
+        except Exception:  # nobody is waiting for the error
+            return
+        if rescue is not None:
+            aw = rescue(v, buf)
+            if aw is not None:
+                await aw
 
     def _g_alone(self, gen):
         # One lifecycle procedure (connect, check, ...) at a time. A cancelled caller's
-        # procedure is finished in the background (see _Drive) and keeps the others out.
+        # procedure is finished in the background (see _drive) and keeps the others out.
         while self._alone:
             yield (self._alone_free, 1 << 28)
         self._alone = True
@@ -514,10 +578,6 @@ class AModem:
         if name in _ALONE:
             return lambda *a, **kw: self._run(self._g_alone(g(*a, **kw)))
         return lambda *a, **kw: self._run(g(*a, **kw))
-
-    async def _run(self, gen):
-        # A coroutine (for create_task, wait_for) that drives gen.
-        return await self._drive(gen)
 
     def supervise(self, period_ms=5000):
         """Run `check()` as a task: every period_ms (module clock) and at once when the state
@@ -614,9 +674,8 @@ class ASocket:
         self.am = am
         self.c = conn or Conn(am.modem, type, BUFFER, rxbuf)
         self._out = None  # what write() queued beyond the connection's send buffer
-        self._rdrive = _Drive(am, self._unread)  # the data path's drivers, reused
-        self._wdrive = _Drive(am)
         self._flushed = self.c.flushed  # bound once
+        self._unread_fn = self._unread
 
     @property
     def remote(self):
@@ -642,37 +701,31 @@ class ASocket:
         await self._open(self.c.g_listen())
 
     def _open(self, gen):
-        return self.am._drive(gen, self._abandoned)
+        am = self.am
+        return am._drive(am._job().start(gen, None, self._abandoned))
 
-    async def _abandoned(self, _, __):
-        await self.am._drive(self.c.g_close())  # opened for a caller that was cancelled
+    def _abandoned(self, _, __):
+        return self.am._run(self.c.g_close())  # opened for a caller that was cancelled
 
     async def accept(self):
         """Wait for a client: (ASocket, (ip, port)). Clients not in `allow` are closed."""
-        child = await self.am._drive(self.c.g_accept())
+        child = await self.am._run(self.c.g_accept())
         return ASocket(self.am, conn=child), child.remote
 
     # ---- receiving -------------------------------------------------------------------------
 
     def recv_into(self, buf, nbytes=0):
         """Awaitable: up to nbytes (default and at most len(buf)) bytes into buf; 0 at EOF.
-        The read's Op is driven directly: no coroutine of its own per call."""
-        rd = self.c.rd
+        The read's Op is driven directly: one coroutine (the driver's) per call."""
         n = want(buf, nbytes)
-        if rd.op or not n:
-            return self._recv_after(buf, n)
-        rd.recv(buf, n)
-        return self._rdrive.start(rd, buf)
-
-    async def _recv_after(self, buf, n):
         if not n:
-            return 0
-        await self.am.until(self.c.rd.free)  # a cancelled read is still finishing
-        return await self.recv_into(buf, n)
+            return _nothing_read()
+        am = self.am
+        return am._drive(am._job().read(self.c.rd, buf, n, self._unread_fn))
 
     readinto = recv_into
 
-    async def _unread(self, got, buf):
+    def _unread(self, got, buf):
         # A cancelled read was finished in the background: what it read goes back to the
         # front of the stream, so nothing is lost.
         if got:
@@ -742,14 +795,14 @@ class ASocket:
 
     def drain(self):
         """Awaitable: send what `write()` queued. The common case (all of it in the
-        connection's send buffer) drives the send's Op directly: nothing is allocated."""
+        connection's send buffer) drives the send's Op directly: one coroutine, the driver's."""
         c = self.c
-        if self._out is not None or c.wr.op:
+        if self._out is not None:
             return self._drain()
         if not c.queued:
             return _sleep_ms(0)
-        c.wr.send(c.txmv, 0, c.queued)
-        return self._wdrive.start(c.wr, None, self._flushed)
+        am = self.am
+        return am._drive(am._job().send(c.wr, c.txmv, 0, c.queued, None, self._flushed))
 
     async def _drain(self):
         c = self.c
@@ -764,17 +817,9 @@ class ASocket:
                 raise self.c.timed_out()
 
     def _send_all(self, mv, off, n, addr=None):
-        # An awaitable: the count sent. The Op is driven directly (one coroutine object a
-        # send) unless a cancelled send is still finishing.
-        wr = self.c.wr
-        if wr.op:
-            return self._send_after(mv, off, n, addr)
-        wr.send(mv, off, n, addr)
-        return self._wdrive.start(wr)
-
-    async def _send_after(self, mv, off, n, addr):
-        await self.am.until(self.c.wr.free)
-        return await self._send_all(mv, off, n, addr)
+        # An awaitable: the count sent. The Op is driven directly (the driver's coroutine).
+        am = self.am
+        return am._drive(am._job().send(self.c.wr, mv, off, n, addr))
 
     async def send(self, buf):
         """One datagram (UDP client) or up to 1460 bytes (TCP); returns the count sent."""
@@ -818,7 +863,7 @@ class ASocket:
         finally:  # a send that failed (the peer reset) still frees the connect ID
             self._out = None
             c.queued = 0
-            await self.am._drive(c.g_close())
+            await self.am._run(c.g_close())
 
     async def aclose(self):
         """close() and wait_closed() in one."""

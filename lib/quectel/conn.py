@@ -277,6 +277,9 @@ class Op:
         if c.dead:
             self._done(None)
             raise oserror(errno.ECONNABORTED)
+        if c.cid < 0:  # closed while this read waited
+            self._done(None)
+            raise oserror(errno.EBADF)
         if c.avail and c.mode == BUFFER:
             # A short read drains the module's buffer, and the module announces the next
             # data with a new "recv" URC (section 2.8), which may arrive during this very
