@@ -5,7 +5,6 @@ import asyncio
 import os
 import re
 
-import pytest
 from quectel.conn import Ring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
