@@ -211,7 +211,10 @@ class AModem:
         modem.at.wchunk = wchunk  # a UART write blocks the loop for its air time
         self._rx = None  # MicroPython: the UART as an asyncio stream, for the pump's idle wait
         if rx_flag is None and sys.implementation.name == "micropython":
-            self._rx = asyncio.StreamReader(modem.at.uart)
+            try:
+                self._rx = asyncio.StreamReader(modem.at.uart)
+            except AttributeError:  # a port without asyncio streams (WebAssembly): it looks
+                pass
         self._nothing = bytearray(0)  # what the pump's idle wait reads: it only waits
         self._look = _LOOK_MS // self.speed  # a fast clock (tests): looks back to back
         self._pump_looking = None  # the time until which the pump looks (None: it waits)
