@@ -8,8 +8,10 @@ process and to tools/bench.py's echo peer. Times, CPU-busy cycles (cycles not sp
 and UART byte counts are the harness's, in simulated time:
 
   echo    4096-byte blocks (100 KB) sent and read back, per access mode and baud rate; line use
-          = UART bytes both ways / (seconds * baud / 10), payload = 2 * 100 KB likewise
-  idle    CPU busy while a socket read waits 5 s for data that never comes
+          = UART bytes both ways / (seconds * baud / 10), payload = 2 * 100 KB likewise;
+          heap B/KB = gc.mem_alloc() growth per KB moved (collection off); mode aio is the
+          same echo through quectel.aio (awaited sendall and readinto, buffer access)
+  idle    CPU busy while a socket read waits 5 s for data that never comes (buffer, aio)
   heap    gc.mem_alloc() growth of `import quectel, quectel.socket`, and in the steady state
           (connect(), one TCP socket open, gc.collect()), as .mpy and frozen
   fw      firmware/main.py (frozen) sends one report to tools/endpoint.py
@@ -32,7 +34,7 @@ from virtual_module import VirtualModule  # noqa: E402
 
 from bench import MPY_CROSS, Echo  # noqa: E402
 
-MODES = {"buffer": 0, "push": 1, "transparent": 2}
+MODES = {"buffer": 0, "push": 1, "transparent": 2, "aio": 0}  # aio: quectel.aio, buffer mode
 BAUDS = (115200, 460800, 921600)
 BLOCK = 4096
 ECHO_KEYS = (
@@ -43,10 +45,12 @@ ECHO_KEYS = (
     "cycles_per_kb",
     "cpu_pct",
     "overrun",
+    "heap_per_kb",
     "error",
 )
 
 ECHO = """
+import gc
 import time
 import boards.rpi_pico as board
 board.BAUDRATE = %(baud)d
@@ -63,6 +67,9 @@ rbuf = bytearray(len(blk))
 mv = memoryview(rbuf)
 moved = 0
 err = None
+gc.collect()
+gc.disable()
+a0 = gc.mem_alloc()
 print("@@stats echo0-%(tag)s")
 t0 = time.ticks_ms()
 try:
@@ -80,7 +87,8 @@ try:
 except Exception as e:
     err = repr(e)
 print("@@stats echo1-%(tag)s")
-print("ECHO", moved, time.ticks_diff(time.ticks_ms(), t0), err)
+print("ECHO", moved, time.ticks_diff(time.ticks_ms(), t0), gc.mem_alloc() - a0, err)
+gc.enable()
 if %(idle)d and not err:
     s.settimeout(5)
     print("@@stats idle0-%(tag)s")
@@ -90,6 +98,63 @@ if %(idle)d and not err:
         pass
     print("@@stats idle1-%(tag)s")
 s.close()
+"""
+
+# The same echo through quectel.aio (awaited sendall and readinto), then its idle wait.
+AIO_ECHO = """
+import asyncio
+import gc
+import time
+import boards.rpi_pico as board
+board.BAUDRATE = %(baud)d
+from quectel import Modem
+from quectel.aio import AModem
+am = AModem(Modem.for_board(board))
+blk = bytearray(%(block)d)
+for i in range(len(blk)):
+    blk[i] = (i * 7 + i // 251) & 0xFF
+rbuf = bytearray(len(blk))
+mv = memoryview(rbuf)
+
+
+async def main():
+    await am.connect("internet")
+    s, _ = await am.open_connection("127.0.0.1", %(port)d)
+    moved = 0
+    err = None
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    print("@@stats echo0-%(tag)s")
+    t0 = time.ticks_ms()
+    try:
+        for r in range(%(blocks)d):
+            await s.sendall(blk)
+            got = 0
+            while got < len(blk):
+                k = await s.readinto(mv[got:])
+                if not k:
+                    raise OSError("EOF after %%d" %% (moved + got))
+                got += k
+            if rbuf != blk:
+                raise ValueError("data differ in block %%d" %% r)
+            moved += len(blk)
+    except Exception as e:
+        err = repr(e)
+    print("@@stats echo1-%(tag)s")
+    print("ECHO", moved, time.ticks_diff(time.ticks_ms(), t0), gc.mem_alloc() - a0, err)
+    gc.enable()
+    if %(idle)d and not err:
+        print("@@stats idle0-%(tag)s")
+        try:
+            await asyncio.wait_for_ms(s.readinto(rbuf), 5000)
+        except asyncio.TimeoutError:
+            pass
+        print("@@stats idle1-%(tag)s")
+    await s.aclose()
+
+
+asyncio.run(main())
 """
 
 HEAP = """
@@ -169,33 +234,38 @@ def bench_baud(baud, kb, modes, tmp, rows, idle_rows, heap_rows):
             for mode in modes:
                 tag = "%s-%d" % (mode, baud)
                 blocks = kb * 1024 // BLOCK
-                code = ECHO % dict(baud=baud, mode=MODES[mode], port=echo.port, block=BLOCK,
-                                   blocks=blocks, idle=mode == "buffer", tag=tag)  # fmt: skip
+                script = AIO_ECHO if mode == "aio" else ECHO
+                idle = mode in ("buffer", "aio")
+                code = script % dict(baud=baud, mode=MODES[mode], port=echo.port, block=BLOCK,
+                                     blocks=blocks, idle=idle, tag=tag)  # fmt: skip
                 try:
                     out = run_script(pico, code, tmp, 1800)
                     err_text = None
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     out, err_text = "", str(e).splitlines()[-1][:80]
                 line = (
-                    out.split("ECHO ", 1)[1].splitlines()[0].split(None, 2)
+                    out.split("ECHO ", 1)[1].splitlines()[0].split(None, 3)
                     if "ECHO " in out
                     else None
                 )
                 if not line:
-                    rows.append((mode, baud, None, None, None, None, None, err_text or out[-80:]))
+                    rows.append((mode, baud, None, None, None, None, None, None,
+                                 err_text or out[-80:]))  # fmt: skip
                     continue
                 a, b = pico.mark("echo0-" + tag, 5), pico.mark("echo1-" + tag, 5)
-                moved, err = int(line[0]), line[2].strip()
+                moved, alloc, err = int(line[0]), int(line[2]), line[3].strip()
                 sim, busy, cpu, wire, overrun = interval(a, b)
                 rate = baud / 10
                 per_kb = busy / (2 * moved / 1024) if moved else None
+                heap_kb = alloc / (2 * moved / 1024) if moved else None
                 rows.append((mode, baud, 100 * wire / (sim * rate), 100 * 2 * moved / (sim * rate),
-                             per_kb, cpu, overrun, None if err == "None" else err))  # fmt: skip
-                if mode == "buffer" and err == "None":
+                             per_kb, cpu, overrun, heap_kb,
+                             None if err == "None" else err))  # fmt: skip
+                if mode in ("buffer", "aio") and err == "None":
                     sim, _, cpu, _, _ = interval(
                         pico.mark("idle0-" + tag, 5), pico.mark("idle1-" + tag, 30)
                     )
-                    idle_rows.append((baud, sim, cpu))
+                    idle_rows.append((mode, baud, sim, cpu))
     finally:
         echo.close()
 
@@ -253,15 +323,16 @@ def table(rows, idle_rows, heap_rows, fw_rows):
     print(
         "RP2040 (MicroPython rp2 on rp2040js, 125 MHz), lib/quectel echo of %d-byte blocks" % BLOCK
     )
-    heads = ("mode", "baud", "line %", "payload %", "cycles/KB", "CPU %", "overrun", "error")
-    print("%-12s %7s %9s %9s %12s %7s %8s  %s" % heads)
-    for mode, baud, line, pay, cyc, cpu, ovr, err in rows:
+    heads = ("mode", "baud", "line %", "payload %", "cycles/KB", "CPU %", "overrun", "heap B/KB",
+             "error")  # fmt: skip
+    print("%-12s %7s %9s %9s %12s %7s %8s %10s  %s" % heads)
+    for mode, baud, line, pay, cyc, cpu, ovr, heap, err in rows:
         f = lambda v, p: "-" if v is None else p % v  # noqa: E731
-        print("%-12s %7d %9s %9s %12s %7s %8s  %s" % (
+        print("%-12s %7d %9s %9s %12s %7s %8s %10s  %s" % (
             mode, baud, f(line, "%.1f"), f(pay, "%.1f"), f(cyc, "%.0f"), f(cpu, "%.1f"),
-            f(ovr, "%d"), err or ""))  # fmt: skip
-    for baud, sim, cpu in idle_rows:
-        print("idle wait (socket read, %.1f s) at %d: CPU busy %.2f %%" % (sim, baud, cpu))
+            f(ovr, "%d"), f(heap, "%.1f"), err or ""))  # fmt: skip
+    for mode, baud, sim, cpu in idle_rows:
+        print("idle wait (%s read, %.1f s) at %d: CPU busy %.2f %%" % (mode, sim, baud, cpu))
     for what, heap in heap_rows:
         print("%s: %s" % (what, "%d B" % heap if isinstance(heap, int) else heap))
     for line in fw_rows:
@@ -291,7 +362,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             echo = [dict(zip(ECHO_KEYS, r, strict=True)) for r in rows]
-            idle = [dict(zip(("baud", "seconds", "cpu_pct"), r, strict=True)) for r in idle_rows]
+            idle = [dict(zip(("mode", "baud", "seconds", "cpu_pct"), r, strict=True))
+                    for r in idle_rows]  # fmt: skip
             heap = {what: value for what, value in heap_rows}
             json.dump(dict(echo=echo, idle=idle, heap=heap, firmware=fw_rows), f, indent=1)
 

@@ -23,11 +23,45 @@ MAX_GAP_MS = 60  # the feature: a 10 ms ticker never waits longer than this (rea
 
 
 def arun(coro, limit_s=120):
-    # Every test is bounded: a hang fails it instead of stalling the suite.
+    # Every test is bounded: a hang fails it instead of stalling the suite, and says what
+    # was waiting.
     async def main():
-        return await asyncio.wait_for(coro, limit_s)
+        watch = asyncio.create_task(watchdog(limit_s - 2))
+        try:
+            return await asyncio.wait_for(coro, limit_s)
+        finally:
+            watch.cancel()
 
     return asyncio.run(main())
+
+
+async def watchdog(s):
+    await asyncio.sleep(s)
+    print("hung:", state())
+
+
+def differs(got, want):
+    i = 0
+    n = min(len(got), len(want))
+    while i < n and got[i] == want[i]:
+        i += 1
+    return "%d of %d bytes, first difference at %d: %r, UART dropped %d, garbage lines %d" % (
+        len(got),
+        len(want),
+        i,
+        bytes(got[i : i + 24]),
+        am.at.uart.dropped,
+        am.at.garbage,
+    )
+
+
+def state():
+    lock = am.lock
+    ops = [(c.cid, c.rd.op, c.wr.op, len(c.rx) if c.rx else 0, c.avail, c.eof)
+           for c in modem.sockets if c is not None]  # fmt: skip
+    return "lock %s (%d queued), %d parked, command %s, busy %s, uart any %s, sockets %s" % (
+        lock.locked(), len(lock.queue), len(am._waiting), am.command_name, am.at.busy,
+        am.at.uart.any(), ops)  # fmt: skip
 
 
 class Ticker:
@@ -150,8 +184,8 @@ def two_sockets_stream_64_kb_each_at_once():
 
     (ra, rb), gap = arun(main())
     print("two streams: ticker gap %d ms" % gap)
-    ok(ra == a, "stream A differs")
-    ok(rb == b, "stream B differs")
+    for name, got, want in (("A", ra, a), ("B", rb, b)):
+        ok(got == want, got != want and "stream %s differs: %s" % (name, differs(got, want)))
 
 
 @test
@@ -344,6 +378,32 @@ def server_handles_three_clients_concurrently():
     replies, n = arun(main())
     eq(sorted(replies), [b"CLIENT 1\n", b"CLIENT 2\n", b"CLIENT 3\n"])
     eq(n, 3)
+
+
+@test
+def a_client_accepted_for_a_cancelled_accept_is_closed():
+    port = 30000 + (time.ticks_ms() + 3) % 20000
+
+    async def main():
+        srv = am.socket()
+        await srv.bind(("0.0.0.0", port))
+        await srv.listen()
+        task = asyncio.create_task(srv.accept())
+        await asyncio.sleep_ms(20)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        r, w = await asyncio.open_connection("127.0.0.1", port)  # the port's real socket
+        eof = await asyncio.wait_for(r.read(10), 30)  # the module closes it: EOF
+        w.close()
+        await w.wait_closed()
+        await srv.aclose()
+        await until(lambda: all(s is None for s in modem.sockets) and not am.at.busy)
+        return eof
+
+    eq(arun(main()), b"")
 
 
 @test

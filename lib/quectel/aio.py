@@ -21,8 +21,8 @@ create_task and a stream's readinto), in one code path on MicroPython and CPytho
 the pump waits on while nothing happens depends on the port (see AModem._idle).
 
 While a command is answered or data flows, the pump and the waiting tasks look every
-millisecond, which allocates nothing; after 200 ms without news they park (the pump on the
-UART's readiness, a task on an Event): one coroutine object per long wait.
+millisecond, which allocates nothing; after 20 ms without a byte from the UART they park (the
+pump on the UART's readiness, a task on an Event): one coroutine object per long wait.
 """
 
 import sys
@@ -58,9 +58,9 @@ except ImportError:
 CancelledError = asyncio.CancelledError
 _TICK_MS = 20  # while tasks are parked, the timer looks this often (deadlines; pins have no URC)
 _LOOK_MS = 1  # while a command is answered or data flows, how often the pump and waiters look
-_LOOKING_MS = 200  # ... and for how long, before they park (module clock, as all times here)
+_LOOKING_MS = 20  # ... and for how long without news, before they park (module clock)
 _STEPS_IN_A_ROW = 16  # a procedure's steps without a wait, before other tasks get a turn
-_NO_SOURCE_MS = 2  # the pump's look while idle when the port can wait on nothing (CPython)
+_NO_SOURCE_MS = 2  # idle, the pump looks this often where it can wait on nothing (CPython)
 # The Modem's lifecycle procedures: one runs at a time (see AModem._g_alone).
 _ALONE = ("power_on", "power_off", "reset", "active", "connect", "disconnect", "check")
 
@@ -366,6 +366,11 @@ class AModem:
         w.ev.clear()
         return w
 
+    def _flowing(self):
+        # Whether the UART had bytes in the last _LOOKING_MS (the pump looks meanwhile).
+        p = self._pump_looking
+        return p is not None and not self._late(p)
+
     def _deadline(self, ms):
         clock = self.clock
         return None if ms is None else clock.ticks_add(clock.ticks_ms(), ms)
@@ -431,7 +436,7 @@ class AModem:
             elif k == _COND:
                 cond = j.cond
                 if not cond() and not self._late(j.deadline):
-                    if not self._late(j.looking):
+                    if not self._late(j.looking) or self._flowing():
                         return _sleep_ms(self._look)
                     return self._hold(j, cond, j.deadline)
                 self._unhold(j)
@@ -712,8 +717,12 @@ class ASocket:
 
     async def accept(self):
         """Wait for a client: (ASocket, (ip, port)). Clients not in `allow` are closed."""
-        child = await self.am._run(self.c.g_accept())
-        return ASocket(self.am, conn=child), child.remote
+        am = self.am
+        child = await am._drive(am._job().start(self.c.g_accept(), None, self._unwanted))
+        return ASocket(am, conn=child), child.remote
+
+    def _unwanted(self, child, _):
+        return self.am._run(child.g_close())  # accepted for a caller that was cancelled
 
     # ---- receiving -------------------------------------------------------------------------
 
