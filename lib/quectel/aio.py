@@ -58,7 +58,7 @@ except ImportError:
 CancelledError = asyncio.CancelledError
 _TICK_MS = 20  # while tasks are parked, the timer looks this often (deadlines; pins have no URC)
 _LOOK_MS = 1  # while a command is answered or data flows, how often the pump and waiters look
-_LOOKING_MS = 20  # ... and for how long without news, before they park (module clock)
+_LOOKING_MS = 20  # ... and for how long without news (module clock), before they park
 _STEPS_IN_A_ROW = 16  # a procedure's steps without a wait, before other tasks get a turn
 _NO_SOURCE_MS = 2  # idle, the pump looks this often where it can wait on nothing (CPython)
 # The Modem's lifecycle procedures: one runs at a time (see AModem._g_alone).
@@ -216,7 +216,6 @@ class AModem:
             except AttributeError:  # a port without asyncio streams (WebAssembly): it looks
                 pass
         self._nothing = bytearray(0)  # what the pump's idle wait reads: it only waits
-        self._look = _LOOK_MS // self.speed  # a fast clock (tests): looks back to back
         self._pump_looking = None  # the time until which the pump looks (None: it waits)
         self._waiting = []  # the _Waiter of every parked task
         self._spare = []  # _Waiters to reuse
@@ -318,7 +317,7 @@ class AModem:
                 # Bytes came a moment ago (an answer's next part or the next chunk may
                 # follow), or the engine leaves bytes in the UART for now (a marker's start
                 # in transparent mode): look again in a millisecond, allocating nothing.
-                await _sleep_ms(self._look)
+                await _sleep_ms(_LOOK_MS)
             elif flag is not None:  # then wait for what the port can wait on
                 try:
                     await _wait_for_ms(flag.wait(), self.rx_poll_ms)
@@ -437,7 +436,7 @@ class AModem:
                 cond = j.cond
                 if not cond() and not self._late(j.deadline):
                     if not self._late(j.looking) or self._flowing():
-                        return _sleep_ms(self._look)
+                        return _sleep_ms(_LOOK_MS)
                     return self._hold(j, cond, j.deadline)
                 self._unhold(j)
                 j.res = cond()
