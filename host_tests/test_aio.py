@@ -5,8 +5,6 @@ import asyncio
 import os
 import re
 
-from quectel.conn import Ring
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AIO = os.path.join(ROOT, "lib", "quectel", "aio.py")
 
@@ -31,21 +29,6 @@ def test_aio_uses_public_asyncio_api_only():
         src = f.read()
     found = [(p, m.group(0)) for p in _INTERNALS for m in re.finditer(p, src)]
     assert not found, found
-
-
-def test_ring_unread_puts_bytes_back_in_order():
-    r = Ring(8)
-    r.put(b"cdefghij", 0, 8)  # fills the ring ...
-    r.put(b"klm", 0, 3)  # ... and spills
-    r.unread(memoryview(b"abX"), 2)
-    out = bytearray()
-    buf = bytearray(5)
-    while True:
-        k = r.take(buf, len(buf))
-        if not k:
-            break
-        out.extend(buf[:k])
-    assert bytes(out) == b"abcdefghijklm"
 
 
 def test_cancelled_reads_lose_no_bytes(modem, echo):
