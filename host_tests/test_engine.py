@@ -292,3 +292,20 @@ def test_random_output_raises_only_documented_errors(parts):
             pass
     while eng.poll():
         pass
+
+
+def test_a_read_after_an_interrupted_read_gets_only_its_own_bytes():
+    # An AT+QIRD interrupted by a cancelled task answers late, while the next AT+QIRD is set up:
+    # that answer is read and dropped, and lands neither in the new read's buffer nor its count.
+    eng, uart, log = engine([
+        (b"AT+QIRD=0,1500\r", b""),
+        (b"AT+QIRD=0,1500\r", b"\r\n+QIRD: 3\r\nxyz\r\n\r\nOK\r\n"),
+    ])  # fmt: skip
+    first = bytearray(1500)
+    eng.begin_read(0, first, 1500)
+    eng.abort(5000)
+    uart.feed(b"\r\n+QIRD: 5\r\nabcde\r\n\r\nOK\r\n")  # the interrupted read's answer
+    buf = bytearray(1500)
+    assert read_data(eng, 0, buf, 1500) == 3
+    assert bytes(buf[:3]) == b"xyz"
+    assert first == bytearray(1500) and not uart.script

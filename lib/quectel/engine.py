@@ -119,10 +119,10 @@ class ATEngine(Reader):
                 break
         return done
 
-    def _begin(self, cmd, n, info, connect=False, owe=-1):
-        # owe: the payload bytes of an AT+QISEND (-1: not a send); set before the command is
-        # written, since its answer may be read while the line is still being written.
-        if self._state == SETTLE:  # the interrupted command's answer goes first
+    def _ready(self):
+        # Before a command sets anything up: an interrupted command's answer is read first
+        # (it would land in what a new AT+QIRD sets up), and nothing else may be running.
+        if self._state == SETTLE:
             clock = self.clock
             self.wait(self._settled, clock.ticks_diff(self._settle_end, clock.ticks_ms()))
             self._state = IDLE
@@ -131,6 +131,11 @@ class ATEngine(Reader):
             raise QuectelError("a command is already running")
         if self.scanner is not None:
             raise QuectelError("the UART is in transparent mode: leave it first")
+
+    def _begin(self, cmd, n, info, connect=False, owe=-1):
+        # owe: the payload bytes of an AT+QISEND (-1: not a send); set before the command is
+        # written, since its answer may be read while the line is still being written.
+        self._ready()
         self.cmd = cmd  # what is running (a reference: naming it is left to who asks)
         self._info = info
         self._lines = [] if info is not None else None
@@ -366,6 +371,7 @@ class ATEngine(Reader):
         (answered the same way, `+QSSLRECV: n` and the bytes)."""
         if maxlen == 0 or maxlen > MAX_READ:
             raise ValueError("read length must be 1-%d" % MAX_READ)
+        self._ready()
         k = self._hot(b"AT+QSSLRECV=" if ssl else b"AT+QIRD=", cid, maxlen)
         self._rdhead = QSSLRECV_HEAD if ssl else QIRD_HEAD
         self._dst = dst
