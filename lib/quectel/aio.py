@@ -18,7 +18,7 @@ clean for the next command.
 
 Only asyncio's public API is used (Event, ThreadSafeFlag, sleep_ms, wait_for_ms,
 create_task and a stream's readinto), in one code path on MicroPython and CPython; only what
-the pump waits on while nothing happens depends on the port (see AModem._idle).
+the pump waits on while nothing happens depends on the port (see AModem._pump).
 
 While a command is answered or data flows, the pump and the waiting tasks look every
 millisecond, which allocates nothing; after 20 ms without a byte from the UART they park (the
