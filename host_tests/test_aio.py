@@ -70,3 +70,42 @@ def test_cancelled_reads_lose_no_bytes(modem, echo):
     got, cancels, mid_read = asyncio.run(asyncio.wait_for(main(), 60))  # a hang fails
     assert cancels > 10 and mid_read, (cancels, mid_read)
     assert bytes(got) == data
+
+
+def test_a_finished_answer_stays_its_readers_until_collected(monkeypatch):
+    """The module's whole answer to AT+QIRD can be read while the command is still being
+    written; the UART lock stays with that reader until it has collected the count, so the
+    other socket's read cannot start in between and take it over (it did when the reader
+    gave other tasks a turn right then, as it does after a run of steps: here after each)."""
+    from fakes import ScriptUART
+    from quectel import Modem, aio
+    from quectel.aio import AModem
+    from quectel.modem import STAT_GOT_IP
+
+    monkeypatch.setattr(aio, "_STEPS_IN_A_ROW", 1)
+
+    uart = ScriptUART([
+        (b"AT+QIRD=0,10\r", b"\r\n+QIRD: 3\r\nabc\r\n\r\nOK\r\n"),
+        (b"AT+QIRD=1,10\r", b"\r\n+QIRD: 5\r\ndefgh\r\n\r\nOK\r\n"),
+    ])  # fmt: skip
+    m = Modem(uart)
+    m.state = STAT_GOT_IP
+    am = AModem(m)
+    socks = []
+    for cid in (0, 1):
+        s = am.socket()
+        s.c.cid = cid
+        s.c.service = "TCP"
+        s.c.avail = True
+        m.sockets[cid] = s.c
+        socks.append(s)
+
+    async def main():
+        bufs = [bytearray(10), bytearray(10)]
+        counts = await asyncio.gather(*(s.readinto(b) for s, b in zip(socks, bufs, strict=True)))
+        await am.stop()
+        return counts, bufs
+
+    counts, bufs = asyncio.run(asyncio.wait_for(main(), 10))
+    assert counts == [3, 5]
+    assert bufs[0][:3] == b"abc" and bufs[1][:5] == b"defgh"

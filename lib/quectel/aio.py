@@ -521,7 +521,7 @@ class AModem:
             j.value = r if j.then is None else j.then(r)
             return True
         j.started = True
-        if not self.at.busy:
+        if self.at.collected:  # a finished command's answer is the job's until collected
             self._let_go(j)
         j.res = None
         if cond is None:

@@ -54,11 +54,12 @@ class Coalescer:
 
     def flush_due(self, _):
         """Send the queues that are due. Runs between two bytecodes of whatever the program
-        does: only when no command, no poll and no write is in progress, else a little later."""
+        does: only when no command runs or waits to have its answer collected, and no poll and no
+        write is in progress; else a little later."""
         self._armed = False
         m = self.modem
         at = m.at
-        if at.busy or at.polling or self._writing:
+        if not at.collected or at.polling or self._writing:
             return self._arm()
         clock = m.clock
         for c in m.sockets:

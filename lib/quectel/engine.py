@@ -245,6 +245,12 @@ class ATEngine(Reader):
     def busy(self):
         return self._state != IDLE and self._state != DONE
 
+    @property
+    def collected(self):
+        """No command is running and none has an answer still to be collected (`end`,
+        `end_read`): another command may start without touching one's answer."""
+        return self._state == IDLE
+
     # ---- commands ------------------------------------------------------------------------
 
     def start(self, cmd, info=None, connect=False, sink=None):
