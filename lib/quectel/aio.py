@@ -413,7 +413,7 @@ class AModem:
     def _next(self, j):
         # Advances j as far as it goes without waiting: None once done (the result in
         # j.value), else what to await first. The UART lock is taken for a step that starts
-        # a command and kept until a step leaves the engine idle; URC waits and sleeps
+        # a command and kept until the command's answer is collected; URC waits and sleeps
         # happen without it.
         lock = self.lock
         while True:
